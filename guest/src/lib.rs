@@ -1,0 +1,56 @@
+//! The default routing policy of status-router, compiled to a WebAssembly component.
+//!
+//! `decide` implements KubeStellar's routing table (see [`table`]), and `aggregate`
+//! the generic multi-WEC rules of KubeStellar's design proposal (see [`aggregate`]).
+//! The crate doubles as the template for new policies: copy it, change `decide`
+//! or `aggregate`, and build it with `cargo xtask build-policies`.
+//!
+//! The logic is plain Rust over plain types, so it is unit-tested natively and
+//! other policies reuse it with the `component` feature off (which leaves out
+//! this policy's bindings and exports).
+
+pub mod aggregate;
+pub mod conditions;
+pub mod table;
+
+#[cfg(feature = "component")]
+mod component {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "status-policy",
+    });
+
+    use exports::kubestellar::status_policy::policy::{
+        Decision, Guest, ReportedStatus, Request, WorkloadRef,
+    };
+
+    use crate::table::Route;
+
+    struct DefaultPolicy;
+
+    impl Guest for DefaultPolicy {
+        fn decide(req: Request) -> Decision {
+            match crate::table::route(
+                req.want_singleton_reported_state,
+                req.want_multi_wec_reported_state,
+                &req.singleton_wecs,
+                &req.multi_wec_wecs,
+            ) {
+                Route::Singleton(wecs) => Decision::Singleton(wecs),
+                Route::MultiWec(wecs) => Decision::MultiWec(wecs),
+                Route::None => Decision::None,
+            }
+        }
+
+        fn aggregate(
+            _object: WorkloadRef,
+            reported: Vec<ReportedStatus>,
+        ) -> Result<String, String> {
+            crate::aggregate::aggregate_json(
+                reported.iter().map(|r| (r.wec.as_str(), r.status.as_str())),
+            )
+        }
+    }
+
+    export!(DefaultPolicy);
+}

@@ -1,0 +1,9 @@
+//! status-router: returns the status that KubeStellar's WECs report onto the
+//! workload objects of a WDS, with the routing decided by a Wasm policy.
+//!
+//! The crate keeps three concerns apart, each behind a small interface:
+//! - [`policy`]: the policy engine, which loads and sandboxes policy components;
+//! - [`harness`]: table-driven policy tests, for the CLI and for policy authors.
+
+pub mod harness;
+pub mod policy;

@@ -1,0 +1,173 @@
+//! A policy instance reused across calls by one worker, with the sandbox
+//! limits applied to each call.
+//!
+//! Instantiating a component costs microseconds while a call costs hundreds of
+//! nanoseconds, so a worker keeps its instance. A trap leaves a component
+//! instance unusable, so after any failed call the instance is dropped and the
+//! next call starts from a fresh one.
+
+use wasmtime::{ResourceLimiter, Store, Trap};
+
+use super::{Decision, Policy, PolicyError, ReportedStatus, Request, StatusPolicy, WorkloadRef};
+
+/// The store data of a policy instance: only the memory accounting.
+pub struct GuestState {
+    limiter: MemoryCap,
+}
+
+/// Denies memory growth past the cap and remembers that it did, so that the
+/// trap that follows is reported as the cap and not as a guest bug.
+struct MemoryCap {
+    cap: usize,
+    denied: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.cap;
+        self.denied |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// One worker's instance of a policy.
+pub struct PolicyInstance {
+    policy: Policy,
+    live: Option<(Store<GuestState>, StatusPolicy)>,
+}
+
+impl PolicyInstance {
+    /// A worker's handle on `policy`; the instance is created on the first call.
+    pub fn new(policy: Policy) -> Self {
+        Self { policy, live: None }
+    }
+
+    /// The policy this instance runs.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Asks the policy which handler applies to `req`.
+    pub fn decide(&mut self, req: &Request) -> Result<Decision, PolicyError> {
+        self.call("decide", |store, bindings| {
+            bindings
+                .kubestellar_status_policy_policy()
+                .call_decide(store, req)
+        })
+    }
+
+    /// Asks the policy to aggregate the statuses reported by several WECs.
+    ///
+    /// The outer error is a failed call; the inner one is the policy's own
+    /// refusal to aggregate these reports. On success the status is a JSON object.
+    pub fn aggregate(
+        &mut self,
+        object: &WorkloadRef,
+        reported: &[ReportedStatus],
+    ) -> Result<Result<serde_json::Value, String>, PolicyError> {
+        let out = self.call("aggregate", |store, bindings| {
+            bindings
+                .kubestellar_status_policy_policy()
+                .call_aggregate(store, object, reported)
+        })?;
+        match out {
+            Err(refusal) => Ok(Err(refusal)),
+            Ok(json) => match serde_json::from_str(&json) {
+                Ok(value @ serde_json::Value::Object(_)) => Ok(Ok(value)),
+                _ => Err(PolicyError::BadAggregate(truncate(&json))),
+            },
+        }
+    }
+
+    fn call<R>(
+        &mut self,
+        call: &'static str,
+        f: impl FnOnce(&mut Store<GuestState>, &StatusPolicy) -> wasmtime::Result<R>,
+    ) -> Result<R, PolicyError> {
+        let engine = &self.policy.engine;
+        if self.live.is_none() {
+            self.live = Some(self.instantiate()?);
+        }
+        let (store, bindings) = self.live.as_mut().expect("instantiated above");
+        store.set_epoch_deadline(engine.deadline_ticks());
+        store.data_mut().limiter.denied = false;
+        match f(store, bindings) {
+            Ok(value) => Ok(value),
+            Err(err) => {
+                let denied = store.data().limiter.denied;
+                self.live = None;
+                Err(classify(call, err, denied, engine.limits))
+            }
+        }
+    }
+
+    fn instantiate(&self) -> Result<(Store<GuestState>, StatusPolicy), PolicyError> {
+        let engine = &self.policy.engine;
+        let mut store = Store::new(
+            &engine.engine,
+            GuestState {
+                limiter: MemoryCap {
+                    cap: engine.limits.memory,
+                    denied: false,
+                },
+            },
+        );
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(engine.deadline_ticks());
+        let bindings = self.policy.pre.instantiate(&mut store).map_err(|e| {
+            classify(
+                "instantiation",
+                e,
+                store.data().limiter.denied,
+                engine.limits,
+            )
+        })?;
+        Ok((store, bindings))
+    }
+}
+
+fn classify(
+    call: &'static str,
+    err: wasmtime::Error,
+    memory_denied: bool,
+    limits: super::Limits,
+) -> PolicyError {
+    if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        PolicyError::Deadline {
+            call,
+            limit: limits.deadline,
+        }
+    } else if memory_denied {
+        PolicyError::MemoryCap {
+            call,
+            limit: limits.memory,
+        }
+    } else {
+        PolicyError::Trap {
+            call,
+            message: format!("{err:#}"),
+        }
+    }
+}
+
+fn truncate(s: &str) -> String {
+    const MAX: usize = 200;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}

@@ -1,0 +1,112 @@
+//! Installing CustomResourceDefinitions and waiting until the server serves them.
+//!
+//! Why create/replace instead of server-side apply: the server is Kubernetes 1.20 while CRD
+//! YAML is often generated for newer servers (e.g. `x-kubernetes-validations`). Server-side apply
+//! rejects fields the 1.20 schema does not know; a plain create/replace drops them, which is what
+//! a real 1.20 install with `kubectl create` would do.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, PostParams};
+use kube::{Client, ResourceExt};
+use serde::Deserialize;
+
+use crate::Error;
+
+/// Time allowed for a CRD to become Established.
+const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Parses every CRD in a multi-document YAML string (empty documents are skipped).
+pub fn parse_crds(yaml: &str, origin: &str) -> Result<Vec<CustomResourceDefinition>, Error> {
+    let mut crds = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(yaml) {
+        let value = serde_yaml::Value::deserialize(doc).map_err(|source| Error::Yaml {
+            origin: origin.to_string(),
+            source,
+        })?;
+        if value.is_null() {
+            continue;
+        }
+        let crd = serde_yaml::from_value(value).map_err(|source| Error::Yaml {
+            origin: origin.to_string(),
+            source,
+        })?;
+        crds.push(crd);
+    }
+    Ok(crds)
+}
+
+/// Installs the CRDs of a multi-document YAML string (create, or replace if present) and
+/// waits until each is Established. Returns the CRD names.
+pub async fn install_crds(client: &Client, yaml: &str) -> Result<Vec<String>, Error> {
+    install_parsed(client, parse_crds(yaml, "<inline YAML>")?).await
+}
+
+/// Like [`install_crds`], reading the YAML from files.
+pub async fn install_crd_files<P: AsRef<Path>>(
+    client: &Client,
+    paths: &[P],
+) -> Result<Vec<String>, Error> {
+    let mut crds = Vec::new();
+    for path in paths {
+        let path = path.as_ref();
+        let yaml = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("reading CRD file {}", path.display()), e))?;
+        crds.extend(parse_crds(&yaml, &path.display().to_string())?);
+    }
+    install_parsed(client, crds).await
+}
+
+async fn install_parsed(
+    client: &Client,
+    crds: Vec<CustomResourceDefinition>,
+) -> Result<Vec<String>, Error> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut names = Vec::new();
+    for mut crd in crds {
+        let name = crd.name_any();
+        crd.metadata.resource_version = None;
+        crd.status = None;
+        match api.create(&PostParams::default(), &crd).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_already_exists() => {
+                let existing = api.get(&name).await?;
+                crd.metadata.resource_version = existing.metadata.resource_version;
+                api.replace(&name, &PostParams::default(), &crd).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        names.push(name);
+    }
+    for name in &names {
+        wait_established(&api, name).await?;
+    }
+    Ok(names)
+}
+
+async fn wait_established(api: &Api<CustomResourceDefinition>, name: &str) -> Result<(), Error> {
+    let deadline = Instant::now() + ESTABLISH_TIMEOUT;
+    loop {
+        let crd = api.get(name).await?;
+        let established = crd
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+        if established {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::CrdNotEstablished {
+                name: name.to_string(),
+                timeout: ESTABLISH_TIMEOUT,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,166 @@
+//! Building guest policies into WebAssembly components.
+//!
+//! Policies are ordinary Rust crates compiled for `wasm32-unknown-unknown`;
+//! `wit-bindgen` embeds the WIT world in the core module, and `wit-component`
+//! wraps the module into a component. Nothing here links WASI, so a component
+//! that imports anything is a policy bug the host rejects at load.
+//!
+//! Used by `cargo xtask build-policies` and by the build scripts of `host`
+//! (which embeds the default policy) and of the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::{env, fmt, fs};
+
+/// The guest target. Plain `unknown`: policies import nothing, not even WASI.
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Every policy of the workspace: (Cargo package, component file stem).
+pub const POLICIES: &[(&str, &str)] = &[
+    ("default-policy", "default"),
+    ("strict-singleton", "strict-singleton"),
+    ("label-driven", "label-driven"),
+];
+
+/// A failed build step, with what to try.
+#[derive(Debug)]
+pub struct BuildError(String);
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+fn fail<T>(msg: impl Into<String>) -> Result<T, BuildError> {
+    Err(BuildError(msg.into()))
+}
+
+/// The workspace root (the parent of `xtask/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_path_buf()
+}
+
+/// The workspace's target directory, honouring `CARGO_TARGET_DIR`.
+pub fn target_dir() -> PathBuf {
+    match env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        }
+        None => workspace_root().join("target"),
+    }
+}
+
+/// Whether the rustup target for guests is installed in the active toolchain.
+pub fn wasm_target_installed() -> bool {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .is_some_and(|sysroot| {
+            Path::new(&sysroot)
+                .join("lib/rustlib")
+                .join(WASM_TARGET)
+                .exists()
+        })
+}
+
+/// Compiles the given policy packages for the guest target and writes each
+/// component to `out_dir/<stem>.wasm`. Returns the written paths.
+pub fn build_policies(
+    policies: &[(&str, &str)],
+    release: bool,
+    out_dir: &Path,
+) -> Result<Vec<PathBuf>, BuildError> {
+    if !wasm_target_installed() {
+        return fail(format!(
+            "the Rust target {WASM_TARGET} is not installed; run `rustup target add {WASM_TARGET}` \
+             (`cargo xtask setup` does it)"
+        ));
+    }
+    // A target dir of its own: the outer cargo holds the lock of the main one
+    // while a build script runs.
+    let guest_target = target_dir().join("wasm-guests");
+    let profile = if release { "release" } else { "debug" };
+    let mut written = Vec::new();
+    fs::create_dir_all(out_dir).map_err(|e| BuildError(format!("create {out_dir:?}: {e}")))?;
+    // One cargo invocation per policy: a policy that reuses another's crate with
+    // the `component` feature off must not see it turned on by feature unification.
+    for (package, stem) in policies {
+        let mut cargo = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cargo
+            .current_dir(workspace_root())
+            .args(["build", "--quiet", "--target", WASM_TARGET, "-p", package])
+            .arg("--target-dir")
+            .arg(&guest_target);
+        if release {
+            // Small, fast guests: no debug info, whole-program optimisation.
+            cargo
+                .arg("--release")
+                .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+                .env("CARGO_PROFILE_RELEASE_STRIP", "true")
+                .env("CARGO_PROFILE_RELEASE_LTO", "true")
+                .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
+        }
+        // Settings meant for the outer build (clippy's wrapper, host RUSTFLAGS,
+        // coverage) must not leak into the guest build.
+        for var in [
+            "RUSTC_WORKSPACE_WRAPPER",
+            "RUSTC_WRAPPER",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTFLAGS",
+            "CARGO_BUILD_TARGET",
+            "CARGO_TARGET_DIR",
+            "CARGO_MAKEFLAGS",
+        ] {
+            cargo.env_remove(var);
+        }
+        let status = cargo
+            .status()
+            .map_err(|e| BuildError(format!("run cargo for policy {package}: {e}")))?;
+        if !status.success() {
+            return fail(format!(
+                "building policy {package} for {WASM_TARGET} failed ({status}); see cargo's output above"
+            ));
+        }
+        let core = guest_target
+            .join(WASM_TARGET)
+            .join(profile)
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        let component = componentize(&core)?;
+        let out = out_dir.join(format!("{stem}.wasm"));
+        fs::write(&out, component).map_err(|e| BuildError(format!("write {out:?}: {e}")))?;
+        written.push(out);
+    }
+    Ok(written)
+}
+
+/// Wraps a core module built with `wit-bindgen` into a component.
+pub fn componentize(core_module: &Path) -> Result<Vec<u8>, BuildError> {
+    let bytes = fs::read(core_module)
+        .map_err(|e| BuildError(format!("read core module {core_module:?}: {e}")))?;
+    wit_component::ComponentEncoder::default()
+        .module(&bytes)
+        .and_then(|encoder| encoder.validate(true).encode())
+        .map_err(|e| BuildError(format!("turn {core_module:?} into a component: {e:#}")))
+}
+
+/// Tells cargo to rebuild when the policies' sources or the WIT package change.
+pub fn rerun_if_policy_sources_change() {
+    let root = workspace_root();
+    for dir in ["wit", "guest", "policies"] {
+        println!("cargo::rerun-if-changed={}", root.join(dir).display());
+    }
+}

@@ -1,0 +1,96 @@
+//! `cargo xtask <task>`: every command a newcomer or CI needs, with the
+//! install steps included, so a fresh machine needs nothing but Rust.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use xtask::{
+    POLICIES, WASM_TARGET, build_policies, target_dir, wasm_target_installed, workspace_root,
+};
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  setup            add the {WASM_TARGET} rustup target if it is missing
+  build-policies   build every policy component into <target>/policies/
+  control-plane    build (once) and cache kube-apiserver and etcd
+  test             setup, then every test: unit, policy and integration
+  demo             setup, then the local demo with the embedded default policy
+  bench            run the benchmarks";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup(),
+        Some("build-policies") => setup().and_then(|()| build_all_policies()),
+        Some("control-plane") => control_plane(),
+        Some("test") => setup()
+            .and_then(|()| build_all_policies())
+            .and_then(|()| control_plane())
+            .and_then(|()| cargo(&["test", "--workspace", "--all-targets"])),
+        Some("demo") => setup()
+            .and_then(|()| build_all_policies())
+            .and_then(|()| control_plane())
+            .and_then(|()| demo()),
+        Some("bench") => setup().and_then(|()| cargo(&["bench", "-p", "status-router"])),
+        _ => {
+            eprintln!("{}", USAGE.replace("{WASM_TARGET}", WASM_TARGET));
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn setup() -> Result {
+    if wasm_target_installed() {
+        return Ok(());
+    }
+    eprintln!("xtask: adding the rustup target {WASM_TARGET}");
+    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+fn build_all_policies() -> Result {
+    let out = policy_dir();
+    for path in build_policies(POLICIES, true, &out)? {
+        eprintln!("xtask: built {}", path.display());
+    }
+    Ok(())
+}
+
+/// Where `build-policies` puts the components, for the CLI and the demo.
+fn policy_dir() -> PathBuf {
+    target_dir().join("policies")
+}
+
+fn control_plane() -> Result {
+    run(Command::new("bash").arg(workspace_root().join("scripts/build-control-plane.sh")))
+}
+
+fn demo() -> Result {
+    run(Command::new("bash").arg(workspace_root().join("scripts/demo.sh")))
+}
+
+fn cargo(args: &[&str]) -> Result {
+    run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).args(args))
+}
+
+fn run(cmd: &mut Command) -> Result {
+    let status = cmd
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("could not start {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed ({status})").into())
+    }
+}
