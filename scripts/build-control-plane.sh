@@ -224,6 +224,7 @@ binaries_ok "$STAGE/bin"
 # Replace any half-populated previous cache dir, then move the staged dir in one rename.
 rm -rf "$FINAL_DIR"
 mv "$STAGE" "$FINAL_DIR"
+log "cleaning up the build work dir $WORK (can take a minute: the Go build cache has many files)"
 rm -rf "$WORK"
 trap - ERR
 log ""

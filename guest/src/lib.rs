@@ -13,7 +13,7 @@ pub mod aggregate;
 pub mod conditions;
 pub mod table;
 
-#[cfg(feature = "component")]
+#[cfg(all(feature = "component", target_arch = "wasm32"))]
 mod component {
     wit_bindgen::generate!({
         path: "../wit",

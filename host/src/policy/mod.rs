@@ -28,6 +28,7 @@ pub use load::{Policy, PolicyInfo};
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "status-policy",
+    additional_derives: [PartialEq, Eq],
 });
 
 /// The bindgen types of the WIT package, used as they are by the host.

@@ -6,8 +6,6 @@
 //! `status-router-testenv-<pid>-<n>` (data, certificates, logs, kubeconfig), removed on stop.
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -60,6 +58,21 @@ impl ControlPlane {
     /// thread with its own runtime). Fails with [`Error::BinariesMissing`] if the binaries were
     /// not built (run `scripts/build-control-plane.sh`).
     pub fn start() -> Result<ControlPlane, Error> {
+        // Free ports are chosen before the servers bind them; another process may take one
+        // meanwhile. That is the one startup failure worth retrying.
+        let mut attempt = 1;
+        loop {
+            match Self::start_once() {
+                Err(e) if attempt < 3 && e.is_port_conflict() => {
+                    crate::say!("control plane: a port was taken meanwhile, retrying: {e}");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn start_once() -> Result<ControlPlane, Error> {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let t0 = Instant::now();
         let bin_dir = setup::find_binaries()?;
@@ -148,53 +161,14 @@ impl ControlPlane {
     }
 
     fn spawn_etcd(&self, peer_port: u16) -> Result<(), Error> {
-        let peer = format!("http://127.0.0.1:{peer_port}");
-        let args = [
-            "--name=testenv".to_string(),
-            format!("--data-dir={}", self.dir.join("etcd").display()),
-            format!("--listen-client-urls={}", self.etcd_url),
-            format!("--advertise-client-urls={}", self.etcd_url),
-            format!("--listen-peer-urls={peer}"),
-            format!("--initial-advertise-peer-urls={peer}"),
-            format!("--initial-cluster=testenv={peer}"),
-            "--initial-cluster-state=new".to_string(),
-            "--logger=zap".to_string(),
-            "--log-level=warn".to_string(),
-        ];
-        self.spawn("etcd", "etcd", args.to_vec(), &self.dir.join("etcd.log"))
+        let args = setup::etcd_args(&self.dir, &self.etcd_url, peer_port);
+        self.spawn("etcd", "etcd", args, &self.dir.join("etcd.log"))
     }
 
     fn spawn_apiserver(&self, api: &ApiServer, creds: &Credentials) -> Result<(), Error> {
-        let port = api.url.rsplit(':').next().unwrap_or_default();
-        let p = |p: &Path| p.display().to_string();
-        let args = vec![
-            format!("--etcd-servers={}", self.etcd_url),
-            format!("--etcd-prefix=/{}", api.context),
-            "--bind-address=127.0.0.1".to_string(),
-            "--advertise-address=127.0.0.1".to_string(),
-            format!("--secure-port={port}"),
-            "--insecure-port=0".to_string(),
-            format!(
-                "--cert-dir={}",
-                p(&self.dir.join(format!("{}-certs", api.context)))
-            ),
-            format!("--tls-cert-file={}", p(&creds.serving_cert)),
-            format!("--tls-private-key-file={}", p(&creds.serving_key)),
-            format!("--token-auth-file={}", p(&creds.token_file)),
-            "--authorization-mode=AlwaysAllow".to_string(),
-            format!("--service-account-key-file={}", p(&creds.sa_pub)),
-            format!("--service-account-signing-key-file={}", p(&creds.sa_key)),
-            "--service-account-issuer=https://kubernetes.default.svc".to_string(),
-            "--service-cluster-ip-range=10.0.0.0/24".to_string(),
-            "--endpoint-reconciler-type=none".to_string(),
-            "--profiling=false".to_string(),
-        ];
-        self.spawn(
-            &format!("{}-apiserver", api.context),
-            "kube-apiserver",
-            args,
-            &api.log,
-        )
+        let args = setup::apiserver_args(&self.dir, &self.etcd_url, &api.context, &api.url, creds);
+        let name = format!("{}-apiserver", api.context);
+        self.spawn(&name, "kube-apiserver", args, &api.log)
     }
 
     /// Fails with the log tail if the named child has already exited.
@@ -220,7 +194,7 @@ impl ControlPlane {
         let mut last = String::from("no answer yet");
         while Instant::now() < deadline {
             self.check_alive("etcd", &log)?;
-            match etcd_health(&addr) {
+            match setup::etcd_health(&addr) {
                 Ok(body) if body.contains("\"health\":\"true\"") => return Ok(()),
                 Ok(body) => last = body,
                 Err(e) => last = e.to_string(),
@@ -382,14 +356,4 @@ fn ready_timeout() -> Duration {
         .ok()
         .and_then(|s| s.parse().ok())
         .map_or(DEFAULT_READY_TIMEOUT, Duration::from_secs)
-}
-
-/// `GET /health` on etcd's plain-HTTP client port.
-fn etcd_health(addr: &str) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    write!(stream, "GET /health HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut body = String::new();
-    stream.read_to_string(&mut body)?;
-    Ok(body)
 }

@@ -72,9 +72,7 @@ async fn install_parsed(
         match api.create(&PostParams::default(), &crd).await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.is_already_exists() => {
-                let existing = api.get(&name).await?;
-                crd.metadata.resource_version = existing.metadata.resource_version;
-                api.replace(&name, &PostParams::default(), &crd).await?;
+                replace(&api, &name, &mut crd).await?;
             }
             Err(e) => return Err(e.into()),
         }
@@ -84,6 +82,28 @@ async fn install_parsed(
         wait_established(&api, name).await?;
     }
     Ok(names)
+}
+
+/// Replaces an existing CRD, retrying on conflicts: the server's own controllers update a new
+/// CRD's status, and other tests may install the same CRD concurrently.
+async fn replace(
+    api: &Api<CustomResourceDefinition>,
+    name: &str,
+    crd: &mut CustomResourceDefinition,
+) -> Result<(), Error> {
+    let mut attempts = 0;
+    loop {
+        let existing = api.get(name).await?;
+        crd.metadata.resource_version = existing.metadata.resource_version;
+        match api.replace(name, &PostParams::default(), crd).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(status)) if status.is_conflict() && attempts < 10 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 async fn wait_established(api: &Api<CustomResourceDefinition>, name: &str) -> Result<(), Error> {

@@ -24,7 +24,7 @@
 macro_rules! say {
     ($($arg:tt)*) => {{
         let line = format!($($arg)*);
-        tracing::info!("{line}");
+        tracing::debug!("{line}");
         let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{line}\n").as_bytes());
     }};
 }
@@ -115,6 +115,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether a server failed because a port chosen as free was taken meanwhile.
+    pub fn is_port_conflict(&self) -> bool {
+        match self {
+            Error::Exited { tail, .. } | Error::NotReady { tail, .. } => {
+                tail.contains("address already in use")
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
@@ -204,4 +214,29 @@ pub async fn create_namespace(client: &Client, prefix: &str) -> String {
         .await
         .unwrap_or_else(|e| panic!("testenv: creating namespace {name}: {e}"));
     name
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unique_names_are_dns_labels_and_distinct() {
+        let a = super::unique_name("My_Test");
+        let b = super::unique_name("My_Test");
+        assert_ne!(a, b);
+        assert!(a.starts_with("my-test-"), "{a}");
+        assert!(
+            a.len() <= 63
+                && a.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        );
+        assert!(super::unique_name("").starts_with("t-"));
+    }
+
+    #[test]
+    fn parses_multi_document_crd_yaml() {
+        let yaml = include_str!("../tests/fixtures/widgets.testenv.example.com.yaml");
+        let crds = super::parse_crds(&format!("{yaml}\n---\n"), "fixture").expect("parse");
+        assert_eq!(crds.len(), 1);
+        assert_eq!(crds[0].spec.names.kind, "Widget");
+    }
 }

@@ -13,7 +13,10 @@
 //! * a normal stop is SIGTERM, a grace period, then SIGKILL, by the PID of the exact `Child` we
 //!   spawned (never by process name);
 //! * a SIGKILLed child cannot remove its temp dir, so [`remove_stale_dirs`] deletes the temp dirs
-//!   of earlier runs whose owning process (the PID in the dir name) is gone.
+//!   of earlier runs whose owning process (the PID in the dir name) is gone. If that PID has
+//!   been reused by an unrelated live process, the dir is left until a later run finds it dead.
+//! * the shared control plane is stopped normally by an `atexit` hook (see `shared()` in lib.rs);
+//!   PDEATHSIG is the safety net for deaths that skip `atexit`.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;

@@ -5,8 +5,10 @@
 //! and a serving certificate for 127.0.0.1 (with `rcgen`, no `openssl` CLI needed) and an admin
 //! bearer token, and writes a kubeconfig (contexts `wds` and `its`) that trusts that CA.
 
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -158,11 +160,14 @@ pub fn write_kubeconfig(
     creds: &Credentials,
     servers: &[(&str, &str)],
 ) -> Result<(), Error> {
-    let ca = creds.ca_cert.display().to_string();
+    // Embedded (not a path) so a copy of the kubeconfig works anywhere.
+    let ca_pem = std::fs::read(&creds.ca_cert)
+        .map_err(|e| Error::io(format!("reading {}", creds.ca_cert.display()), e))?;
+    let ca = base64(&ca_pem);
     let clusters: Vec<_> = servers
         .iter()
         .map(|(name, url)| {
-            serde_json::json!({"name": name, "cluster": {"server": url, "certificate-authority": ca}})
+            serde_json::json!({"name": name, "cluster": {"server": url, "certificate-authority-data": ca}})
         })
         .collect();
     let contexts: Vec<_> = servers
@@ -185,4 +190,99 @@ pub fn write_kubeconfig(
         source: e,
     })?;
     write(path, &yaml)
+}
+
+/// Standard base64 with padding (kubeconfig `*-data` fields).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn base64_matches_rfc4648_vectors() {
+    let cases = [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foobar", "Zm9vYmFy"),
+    ];
+    for (plain, encoded) in cases {
+        assert_eq!(base64(plain.as_bytes()), encoded);
+    }
+}
+
+/// Arguments of the single-member etcd (plain HTTP on loopback, data in `dir/etcd`).
+pub fn etcd_args(dir: &Path, client_url: &str, peer_port: u16) -> Vec<String> {
+    let peer = format!("http://127.0.0.1:{peer_port}");
+    vec![
+        "--name=testenv".to_string(),
+        format!("--data-dir={}", dir.join("etcd").display()),
+        format!("--listen-client-urls={client_url}"),
+        format!("--advertise-client-urls={client_url}"),
+        format!("--listen-peer-urls={peer}"),
+        format!("--initial-advertise-peer-urls={peer}"),
+        format!("--initial-cluster=testenv={peer}"),
+        "--initial-cluster-state=new".to_string(),
+        "--logger=zap".to_string(),
+        "--log-level=warn".to_string(),
+    ]
+}
+
+/// Arguments of one kube-apiserver: TLS on `url`'s loopback port, token auth, AlwaysAllow,
+/// its own etcd prefix `/<context>`.
+pub fn apiserver_args(
+    dir: &Path,
+    etcd_url: &str,
+    context: &str,
+    url: &str,
+    creds: &Credentials,
+) -> Vec<String> {
+    let port = url.rsplit(':').next().unwrap_or_default();
+    let p = |p: &Path| p.display().to_string();
+    vec![
+        format!("--etcd-servers={etcd_url}"),
+        format!("--etcd-prefix=/{context}"),
+        "--bind-address=127.0.0.1".to_string(),
+        "--advertise-address=127.0.0.1".to_string(),
+        format!("--secure-port={port}"),
+        "--insecure-port=0".to_string(),
+        format!("--cert-dir={}", p(&dir.join(format!("{}-certs", context)))),
+        format!("--tls-cert-file={}", p(&creds.serving_cert)),
+        format!("--tls-private-key-file={}", p(&creds.serving_key)),
+        format!("--token-auth-file={}", p(&creds.token_file)),
+        "--authorization-mode=AlwaysAllow".to_string(),
+        format!("--service-account-key-file={}", p(&creds.sa_pub)),
+        format!("--service-account-signing-key-file={}", p(&creds.sa_key)),
+        "--service-account-issuer=https://kubernetes.default.svc".to_string(),
+        "--service-cluster-ip-range=10.0.0.0/24".to_string(),
+        "--endpoint-reconciler-type=none".to_string(),
+        "--profiling=false".to_string(),
+    ]
+}
+
+/// `GET /health` on etcd's plain-HTTP client port.
+pub fn etcd_health(addr: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(stream, "GET /health HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body)?;
+    Ok(body)
 }

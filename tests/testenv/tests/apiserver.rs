@@ -41,9 +41,13 @@ where
 #[tokio::test]
 async fn custom_resource_status_watch_conflict_and_apply() {
     let client = testenv::wds_client().await;
-    let names = testenv::install_crds(&client, WIDGETS_CRD)
-        .await
-        .expect("install the Widget CRD");
+    // Installing is idempotent and safe to race (create, or replace with conflict retries).
+    let (first, second) = tokio::join!(
+        testenv::install_crds(&client, WIDGETS_CRD),
+        testenv::install_crds(&client, WIDGETS_CRD),
+    );
+    let names = first.expect("install the Widget CRD");
+    second.expect("install the Widget CRD concurrently");
     assert_eq!(names, ["widgets.testenv.example.com"]);
     let ns = testenv::create_namespace(&client, "widgets").await;
     let ar = resource("testenv.example.com", "Widget", "widgets");

@@ -43,9 +43,12 @@ async fn run(cp: &ControlPlane, args: &Args) -> anyhow::Result<()> {
         kubeconfig = out.clone();
     }
     if !args.install_crds.is_empty() {
-        for client in [cp.wds_client().await?, cp.its_client().await?] {
+        for (space, client) in [
+            ("WDS", cp.wds_client().await?),
+            ("ITS", cp.its_client().await?),
+        ] {
             let names = testenv::install_crd_files(&client, &args.install_crds).await?;
-            eprintln!("installed CRDs: {}", names.join(", "));
+            eprintln!("installed CRDs in the {space}: {}", names.join(", "));
         }
     }
     println!("WDS: {}", cp.wds().url);

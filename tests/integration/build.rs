@@ -1,0 +1,13 @@
+//! Builds every policy component, and the misbehaving test policy, for the tests.
+
+fn main() {
+    xtask::rerun_if_policy_sources_change();
+    println!("cargo::rerun-if-changed=../guests");
+    let out_dir =
+        std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let mut policies = xtask::POLICIES.to_vec();
+    policies.push(("misbehaving-policy", "misbehaving"));
+    if let Err(e) = xtask::build_policies(&policies, true, &out_dir) {
+        panic!("cannot build the policy components for the tests: {e}");
+    }
+}

@@ -1,0 +1,92 @@
+//! Every policy of `guest/` and `policies/`, tested through the harness, and
+//! the default policy checked against the native table as an oracle.
+
+use integration_tests::{policy_path, workspace_file};
+use status_router::harness::PolicyUnderTest;
+use status_router::policy::{
+    DecisionDoc, ObjectDoc, PolicyEngine, PolicyInstance, RequestDoc, native,
+};
+
+#[test]
+fn default_policy_passes_the_conformance_table() {
+    PolicyUnderTest::load(policy_path("default"))
+        .assert_case_file(workspace_file("tests/policies/conformance.yaml"));
+}
+
+#[test]
+fn strict_singleton_passes_its_cases() {
+    PolicyUnderTest::load(policy_path("strict-singleton"))
+        .assert_case_file(workspace_file("policies/strict-singleton/cases.yaml"));
+}
+
+#[test]
+fn label_driven_passes_its_cases() {
+    PolicyUnderTest::load(policy_path("label-driven"))
+        .assert_case_file(workspace_file("policies/label-driven/cases.yaml"));
+}
+
+#[test]
+fn the_embedded_default_policy_is_the_built_one() {
+    let built = std::fs::read(policy_path("default")).unwrap();
+    let engine = PolicyEngine::new().unwrap();
+    let embedded = engine.load(status_router::policy::DEFAULT_POLICY).unwrap();
+    let built = engine.load(&built).unwrap();
+    assert_eq!(embedded.info().digest, built.info().digest);
+}
+
+#[test]
+fn the_harness_reports_a_wrong_expectation() {
+    let mut policy = PolicyUnderTest::load(policy_path("default"));
+    let req = RequestDoc::new(ObjectDoc::deployment("default", "web")).singleton(["wec1"]);
+    assert_eq!(policy.decide(&req), DecisionDoc::singleton(["wec1"]));
+    assert_ne!(policy.decide(&req), DecisionDoc::multi_wec(["wec1"]));
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        policy.assert_case_file(workspace_file("tests/policies/wrong-expectation.yaml"))
+    }));
+    let message = *failed
+        .expect_err("a wrong case must fail")
+        .downcast::<String>()
+        .unwrap();
+    assert!(message.contains("1 of 1 cases failed"), "{message}");
+    assert!(
+        message.contains("-  \"handler\": \"multiWEC\""),
+        "{message}"
+    );
+}
+
+/// Every combination of flags over subsets (with duplicates) of three WECs.
+#[test]
+fn default_policy_agrees_with_the_native_table_everywhere() {
+    let engine = PolicyEngine::new().unwrap();
+    let mut wasm = PolicyInstance::new(engine.load_file(policy_path("default")).unwrap());
+    let lists: Vec<Vec<String>> = (0u32..(1 << 4))
+        .map(|bits| {
+            ["wec1", "wec2", "wec3", "wec1"]
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .map(|(_, w)| w.to_string())
+                .collect()
+        })
+        .collect();
+    let mut checked = 0;
+    for want_singleton in [false, true] {
+        for want_multi_wec in [false, true] {
+            for singleton_wecs in &lists {
+                for multi_wecs in &lists {
+                    let req = RequestDoc {
+                        object: ObjectDoc::deployment("default", "web"),
+                        want_singleton,
+                        want_multi_wec,
+                        singleton_wecs: singleton_wecs.clone(),
+                        multi_wecs: multi_wecs.clone(),
+                    };
+                    let req = (&req).into();
+                    assert_eq!(wasm.decide(&req).unwrap(), native::decide(&req), "{req:?}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 4 * 16 * 16);
+}
