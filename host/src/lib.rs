@@ -5,5 +5,7 @@
 //! - [`policy`]: the policy engine, which loads and sandboxes policy components;
 //! - [`harness`]: table-driven policy tests, for the CLI and for policy authors.
 
+pub mod controller;
 pub mod harness;
+pub mod kubestellar;
 pub mod policy;

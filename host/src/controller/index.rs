@@ -1,0 +1,326 @@
+//! The index: what Bindings and WorkStatuses say about each workload object.
+//!
+//! Every change returns exactly the objects whose routing or reports it can
+//! change, so that the controller re-queues those and no others. That includes
+//! a Binding whose destinations change while its clauses stay the same, which
+//! KubeStellar's own status controller misses.
+//!
+//! Pure data, no I/O: the watches feed it, the reconciler reads it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::kubestellar::{BindingSpec, DownsyncModulation, ObjectReference, WorkStatus};
+
+/// Identifies a workload object in the WDS. The API version is not part of
+/// the identity: a Binding and a WorkStatus may name different versions of
+/// the same object.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub group: String,
+    pub resource: String,
+    /// Empty for a cluster-scoped object.
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            &self.group
+        };
+        match self.namespace.as_str() {
+            "" => write!(f, "{}.{group} {}", self.resource, self.name),
+            ns => write!(f, "{}.{group} {ns}/{}", self.resource, self.name),
+        }
+    }
+}
+
+/// Identifies a WorkStatus: its WEC (namespace in the ITS) and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReportId {
+    pub wec: String,
+    pub name: String,
+}
+
+/// The routing facts of one object: the OR-ed flags and, per flag, the union
+/// of the destinations of the Bindings whose clause for the object sets it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Routing {
+    pub want_singleton: bool,
+    pub want_multi_wec: bool,
+    pub singleton_wecs: BTreeSet<String>,
+    pub multi_wec_wecs: BTreeSet<String>,
+    /// The API version to read and write the object with, when known.
+    pub version: Option<String>,
+}
+
+/// One WorkStatus's report on an object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub id: ReportId,
+    /// The object's status in the WEC; `None` until the agent has copied it.
+    pub status: Option<Arc<Value>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Clause {
+    version: String,
+    singleton: bool,
+    multi_wec: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct BindingFacts {
+    destinations: BTreeSet<String>,
+    clauses: HashMap<ObjectKey, Clause>,
+}
+
+impl BindingFacts {
+    fn from_spec(spec: &BindingSpec) -> Self {
+        let mut clauses = HashMap::new();
+        let mut add = |object: &ObjectReference, namespace: &str, m: &DownsyncModulation| {
+            clauses.insert(
+                ObjectKey {
+                    group: object.group.clone(),
+                    resource: object.resource.clone(),
+                    namespace: namespace.to_string(),
+                    name: object.name.clone(),
+                },
+                Clause {
+                    version: object.version.clone(),
+                    singleton: m.want_singleton_reported_state,
+                    multi_wec: m.want_multi_wec_reported_state,
+                },
+            );
+        };
+        for c in &spec.workload.cluster_scope {
+            add(&c.object, "", &c.modulation);
+        }
+        for c in &spec.workload.namespace_scope {
+            add(&c.object, &c.namespace, &c.modulation);
+        }
+        Self {
+            destinations: spec
+                .destinations
+                .iter()
+                .map(|d| d.cluster_id.clone())
+                .collect(),
+            clauses,
+        }
+    }
+
+    /// What this Binding contributes to an object's routing: nothing at all
+    /// unless its clause for the object sets a flag.
+    fn contribution(&self, key: &ObjectKey) -> Option<(bool, bool, &BTreeSet<String>)> {
+        self.clauses
+            .get(key)
+            .filter(|c| c.singleton || c.multi_wec)
+            .map(|c| (c.singleton, c.multi_wec, &self.destinations))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct ReportFacts {
+    object: ObjectKey,
+    version: String,
+    status: Option<Arc<Value>>,
+}
+
+/// The index of Bindings and WorkStatuses, by workload object.
+#[derive(Debug, Default)]
+pub struct Index {
+    bindings: HashMap<String, BindingFacts>,
+    bindings_by_object: HashMap<ObjectKey, BTreeSet<String>>,
+    reports: HashMap<ReportId, ReportFacts>,
+    reports_by_object: HashMap<ObjectKey, BTreeSet<ReportId>>,
+}
+
+impl Index {
+    /// Records a Binding (new or changed); returns the objects to re-queue.
+    pub fn apply_binding(&mut self, name: &str, spec: &BindingSpec) -> BTreeSet<ObjectKey> {
+        self.replace_binding(name, Some(BindingFacts::from_spec(spec)))
+    }
+
+    /// Forgets a Binding; returns the objects to re-queue.
+    pub fn delete_binding(&mut self, name: &str) -> BTreeSet<ObjectKey> {
+        self.replace_binding(name, None)
+    }
+
+    fn replace_binding(&mut self, name: &str, new: Option<BindingFacts>) -> BTreeSet<ObjectKey> {
+        let old = match &new {
+            Some(facts) => self.bindings.insert(name.to_string(), facts.clone()),
+            None => self.bindings.remove(name),
+        };
+        let old = old.unwrap_or_default();
+        let new = new.unwrap_or_default();
+        let mut affected = BTreeSet::new();
+        for key in old.clauses.keys().chain(new.clauses.keys()) {
+            if old.contribution(key) != new.contribution(key) {
+                affected.insert(key.clone());
+            }
+            if !new.clauses.contains_key(key) {
+                if let Some(names) = self.bindings_by_object.get_mut(key) {
+                    names.remove(name);
+                    if names.is_empty() {
+                        self.bindings_by_object.remove(key);
+                    }
+                }
+            }
+        }
+        for key in new.clauses.keys() {
+            self.bindings_by_object
+                .entry(key.clone())
+                .or_default()
+                .insert(name.to_string());
+        }
+        affected
+    }
+
+    /// Records a WorkStatus (new or changed); returns the objects to re-queue.
+    pub fn apply_report(&mut self, ws: &WorkStatus) -> BTreeSet<ObjectKey> {
+        let Some(id) = report_id(ws) else {
+            return BTreeSet::new();
+        };
+        let source = &ws.spec.source_ref;
+        let facts = ReportFacts {
+            object: ObjectKey {
+                group: source.group.clone(),
+                resource: source.resource.clone(),
+                namespace: source.namespace.clone(),
+                name: source.name.clone(),
+            },
+            version: source.version.clone(),
+            status: ws.status.clone().map(Arc::new),
+        };
+        self.replace_report(id, Some(facts))
+    }
+
+    /// Forgets a WorkStatus; returns the objects to re-queue.
+    pub fn delete_report(&mut self, id: &ReportId) -> BTreeSet<ObjectKey> {
+        self.replace_report(id.clone(), None)
+    }
+
+    fn replace_report(&mut self, id: ReportId, new: Option<ReportFacts>) -> BTreeSet<ObjectKey> {
+        let old = match &new {
+            Some(facts) => self.reports.insert(id.clone(), facts.clone()),
+            None => self.reports.remove(&id),
+        };
+        if old == new {
+            return BTreeSet::new();
+        }
+        let mut affected = BTreeSet::new();
+        if let Some(old) = old {
+            if let Some(ids) = self.reports_by_object.get_mut(&old.object) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.reports_by_object.remove(&old.object);
+                }
+            }
+            affected.insert(old.object);
+        }
+        if let Some(new) = new {
+            self.reports_by_object
+                .entry(new.object.clone())
+                .or_default()
+                .insert(id);
+            affected.insert(new.object);
+        }
+        affected
+    }
+
+    /// The names of every Binding in the index.
+    pub fn binding_names(&self) -> Vec<String> {
+        self.bindings.keys().cloned().collect()
+    }
+
+    /// The ids of every WorkStatus in the index.
+    pub fn report_ids(&self) -> Vec<ReportId> {
+        self.reports.keys().cloned().collect()
+    }
+
+    /// The routing facts of one object.
+    pub fn routing(&self, key: &ObjectKey) -> Routing {
+        let mut routing = Routing::default();
+        for name in self.bindings_by_object.get(key).into_iter().flatten() {
+            let binding = &self.bindings[name];
+            let clause = &binding.clauses[key];
+            routing
+                .version
+                .get_or_insert_with(|| clause.version.clone());
+            if clause.singleton {
+                routing.want_singleton = true;
+                routing
+                    .singleton_wecs
+                    .extend(binding.destinations.iter().cloned());
+            }
+            if clause.multi_wec {
+                routing.want_multi_wec = true;
+                routing
+                    .multi_wec_wecs
+                    .extend(binding.destinations.iter().cloned());
+            }
+        }
+        if routing.version.is_none() {
+            routing.version = self
+                .reports_by_object
+                .get(key)
+                .and_then(|ids| ids.iter().next())
+                .map(|id| self.reports[id].version.clone());
+        }
+        routing
+    }
+
+    /// The WorkStatuses on an object from the given WECs, sorted by WEC and name.
+    pub fn reports(&self, key: &ObjectKey, wecs: &[String]) -> Vec<Report> {
+        self.reports_by_object
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter(|id| wecs.contains(&id.wec))
+            .map(|id| Report {
+                id: id.clone(),
+                status: self.reports[id].status.clone(),
+            })
+            .collect()
+    }
+
+    /// Whether some Binding or WorkStatus names the object.
+    pub fn tracks(&self, key: &ObjectKey) -> bool {
+        self.bindings_by_object.contains_key(key) || self.reports_by_object.contains_key(key)
+    }
+
+    /// Every object some Binding or WorkStatus names.
+    pub fn objects(&self) -> BTreeSet<ObjectKey> {
+        self.bindings_by_object
+            .keys()
+            .chain(self.reports_by_object.keys())
+            .cloned()
+            .collect()
+    }
+
+    /// The (group, version, resource) of every object some Binding names.
+    pub fn resources(&self) -> BTreeSet<(String, String, String)> {
+        self.bindings
+            .values()
+            .flat_map(|b| b.clauses.iter())
+            .map(|(key, c)| (key.group.clone(), c.version.clone(), key.resource.clone()))
+            .collect()
+    }
+}
+
+/// The id of a WorkStatus, if it has a namespace (its WEC) and a name.
+pub fn report_id(ws: &WorkStatus) -> Option<ReportId> {
+    Some(ReportId {
+        wec: ws.metadata.namespace.clone()?,
+        name: ws.metadata.name.clone()?,
+    })
+}
+
+#[cfg(test)]
+#[path = "index_tests.rs"]
+mod tests;

@@ -1,0 +1,5 @@
+//! The controller (placeholder while written).
+pub mod index;
+pub mod queue;
+pub mod sync;
+pub mod workload;

@@ -1,0 +1,197 @@
+//! The split of KubeStellar's `syncWorkloadObject`: the policy decides, then
+//! `handle_singleton_state`, `handle_multi_wec_state` or the clear path for
+//! `none` writes what KubeStellar would.
+//!
+//! A failed policy call is an error (retried with backoff), never a cleared
+//! status: a bad policy must not change what users see.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::index::{Index, ObjectKey, Report};
+use super::workload::{Desired, StatusLabel, Workload, WorkloadObjects};
+use crate::kubestellar::{MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL};
+use crate::policy::{Decision, PolicyError, PolicyInstance, ReportedStatus, Request, WorkloadRef};
+
+/// What a reconcile did, for logs, metrics and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The object does not exist (or is never written): nothing to do.
+    Skipped,
+    /// The object already was as wanted.
+    Unchanged,
+    /// The status or labels were written.
+    Written,
+    /// The policy refused to aggregate; an Event says why.
+    AggregateRefused,
+}
+
+/// Why a reconcile failed; it is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError<E: std::error::Error + 'static> {
+    #[error("policy failed: {0}")]
+    Policy(#[from] PolicyError),
+    #[error("WDS: {0}")]
+    Wds(E),
+}
+
+/// Reconciles one workload object.
+pub async fn sync_workload_object<W: WorkloadObjects>(
+    wds: &W,
+    index: &Index,
+    policy: &mut PolicyInstance,
+    key: &ObjectKey,
+) -> Result<Outcome, SyncError<W::Error>> {
+    if never_written(key) {
+        return Ok(Outcome::Skipped);
+    }
+    let routing = index.routing(key);
+    let Some(version) = routing.version.clone() else {
+        return Ok(Outcome::Skipped);
+    };
+    let Some(object) = wds.get(key, &version).await.map_err(SyncError::Wds)? else {
+        return Ok(Outcome::Skipped);
+    };
+    let request = Request {
+        object: workload_ref(&object),
+        want_singleton_reported_state: routing.want_singleton,
+        want_multi_wec_reported_state: routing.want_multi_wec,
+        singleton_wecs: routing.singleton_wecs.into_iter().collect(),
+        multi_wec_wecs: routing.multi_wec_wecs.into_iter().collect(),
+    };
+    match policy.decide(&request)? {
+        Decision::Singleton(wecs) => handle_singleton_state(wds, index, &object, &wecs).await,
+        Decision::MultiWec(wecs) => {
+            handle_multi_wec_state(wds, index, policy, &object, &request.object, &wecs).await
+        }
+        Decision::None => clear_if_ours(wds, &object).await,
+    }
+}
+
+/// Copies the status reported by the one WEC; clears unless there is exactly
+/// one WEC with exactly one WorkStatus; changes nothing while that WorkStatus
+/// has no status yet.
+pub async fn handle_singleton_state<W: WorkloadObjects>(
+    wds: &W,
+    index: &Index,
+    object: &Workload,
+    wecs: &[String],
+) -> Result<Outcome, SyncError<W::Error>> {
+    let wecs = as_set(wecs);
+    let reports = index.reports(&object.key, &wecs);
+    match (wecs.len(), reports.as_slice()) {
+        (1, [report]) => match &report.status {
+            Some(status) => write(wds, object, status.as_ref().clone(), StatusLabel::Singleton).await,
+            None => Ok(Outcome::Unchanged),
+        },
+        _ => write_desired(wds, object, Desired::cleared()).await,
+    }
+}
+
+/// Gathers the statuses reported by the WECs: none clears, one is written as
+/// a singleton, two or more are aggregated by the policy.
+pub async fn handle_multi_wec_state<W: WorkloadObjects>(
+    wds: &W,
+    index: &Index,
+    policy: &mut PolicyInstance,
+    object: &Workload,
+    object_ref: &WorkloadRef,
+    wecs: &[String],
+) -> Result<Outcome, SyncError<W::Error>> {
+    let reported: Vec<(String, std::sync::Arc<Value>)> = index
+        .reports(&object.key, &as_set(wecs))
+        .into_iter()
+        .filter_map(|Report { id, status }| status.map(|s| (id.wec, s)))
+        .collect();
+    match reported.as_slice() {
+        [] => write_desired(wds, object, Desired::cleared()).await,
+        [(_, status)] => write(wds, object, status.as_ref().clone(), StatusLabel::Singleton).await,
+        _ => {
+            let statuses: Vec<ReportedStatus> = reported
+                .iter()
+                .map(|(wec, status)| ReportedStatus {
+                    wec: wec.clone(),
+                    status: status.to_string(),
+                })
+                .collect();
+            match policy.aggregate(object_ref, &statuses)? {
+                Ok(status) => write(wds, object, status, StatusLabel::MultiWec).await,
+                Err(refusal) => {
+                    let wecs: Vec<&str> = reported.iter().map(|(wec, _)| wec.as_str()).collect();
+                    let note =
+                        format!("the policy cannot aggregate the statuses of {wecs:?}: {refusal}");
+                    wds.warn(object, "AggregateFailed", note).await;
+                    Ok(Outcome::AggregateRefused)
+                }
+            }
+        }
+    }
+}
+
+/// The `none` decision: clears, but only an object that carries our labels.
+async fn clear_if_ours<W: WorkloadObjects>(
+    wds: &W,
+    object: &Workload,
+) -> Result<Outcome, SyncError<W::Error>> {
+    let ours = object.labels.contains_key(SINGLETON_STATUS_LABEL)
+        || object.labels.contains_key(MULTI_WEC_STATUS_LABEL);
+    if !ours {
+        return Ok(Outcome::Unchanged);
+    }
+    write_desired(wds, object, Desired::cleared()).await
+}
+
+async fn write<W: WorkloadObjects>(
+    wds: &W,
+    object: &Workload,
+    status: Value,
+    label: StatusLabel,
+) -> Result<Outcome, SyncError<W::Error>> {
+    let desired = Desired {
+        status,
+        label: Some(label),
+    };
+    write_desired(wds, object, desired).await
+}
+
+async fn write_desired<W: WorkloadObjects>(
+    wds: &W,
+    object: &Workload,
+    desired: Desired,
+) -> Result<Outcome, SyncError<W::Error>> {
+    match wds.write(object, &desired).await {
+        Ok(true) => Ok(Outcome::Written),
+        Ok(false) => Ok(Outcome::Unchanged),
+        Err(e) => Err(SyncError::Wds(e)),
+    }
+}
+
+/// Core Namespaces and CRDs are never written, whatever a Binding asks.
+pub fn never_written(key: &ObjectKey) -> bool {
+    matches!(
+        (key.group.as_str(), key.resource.as_str()),
+        ("", "namespaces") | ("apiextensions.k8s.io", "customresourcedefinitions")
+    )
+}
+
+fn workload_ref(object: &Workload) -> WorkloadRef {
+    WorkloadRef {
+        group: object.key.group.clone(),
+        version: object.version.clone(),
+        resource: object.key.resource.clone(),
+        kind: object.kind.clone(),
+        namespace: (!object.key.namespace.is_empty()).then(|| object.key.namespace.clone()),
+        name: object.key.name.clone(),
+        labels: object.labels.clone().into_iter().collect(),
+        annotations: object.annotations.clone().into_iter().collect(),
+    }
+}
+
+fn as_set(wecs: &[String]) -> Vec<String> {
+    wecs.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect()
+}
+
+#[cfg(test)]
+#[path = "sync_tests.rs"]
+mod tests;

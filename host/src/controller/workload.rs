@@ -1,0 +1,80 @@
+//! What the reconciler needs from the WDS, as a small interface: read a
+//! workload object, write its status and our labels, and warn on it. The
+//! Kubernetes implementation is in `wds`; tests of the decision logic use an
+//! in-memory one.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use serde_json::Value;
+
+use super::index::ObjectKey;
+
+/// A workload object as the reconciler sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub key: ObjectKey,
+    pub version: String,
+    pub kind: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// `.status`, absent or null read as `{}`.
+    pub status: Value,
+}
+
+/// Which of our labels an object should carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusLabel {
+    /// `managed-by.kubestellar.io/singletonstatus`: a singleton status is held.
+    Singleton,
+    /// `managed-by.kubestellar.io/multiwecstatus`: an aggregate is held.
+    MultiWec,
+}
+
+/// The state a reconcile wants on an object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Desired {
+    /// The whole new `.status`.
+    pub status: Value,
+    /// Our label to hold; `None` removes both.
+    pub label: Option<StatusLabel>,
+}
+
+impl Desired {
+    /// Status `{}` and neither label.
+    pub fn cleared() -> Self {
+        Self {
+            status: Value::Object(Default::default()),
+            label: None,
+        }
+    }
+}
+
+/// Reads and writes workload objects in the WDS.
+pub trait WorkloadObjects: Send + Sync {
+    /// The error of this implementation.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The object, or `None` when it does not exist.
+    fn get(
+        &self,
+        key: &ObjectKey,
+        version: &str,
+    ) -> impl Future<Output = Result<Option<Workload>, Self::Error>> + Send;
+
+    /// Makes the object's status and labels `desired`, writing nothing where
+    /// they already are (compared semantically). Returns whether it wrote.
+    fn write(
+        &self,
+        object: &Workload,
+        desired: &Desired,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Records a warning Event on the object.
+    fn warn(
+        &self,
+        object: &Workload,
+        reason: &str,
+        note: String,
+    ) -> impl Future<Output = ()> + Send;
+}

@@ -1,0 +1,38 @@
+//! KubeStellar's API objects, field-compatible with KubeStellar's own CRDs,
+//! and the labels that tie them together.
+//!
+//! The project generates its CRDs from these types (`status-router crds`,
+//! checked in under `config/crds/`), and a controller built on them must also
+//! work with the CRDs of a real KubeStellar install.
+
+mod binding;
+mod workstatus;
+
+pub use binding::{
+    Binding, BindingSpec, BindingStatus, ClusterScopeDownsyncClause, Destination,
+    DownsyncModulation, NamespaceScopeDownsyncClause, ObjectReference, WorkloadClauses,
+};
+pub use workstatus::{SourceRef, StatusDetails, WorkStatus, WorkStatusSpec};
+
+/// The API group of Bindings and WorkStatuses.
+pub const GROUP: &str = "control.kubestellar.io";
+
+/// On a WorkStatus: the name of the Binding that sent the object to the WEC.
+pub const ORIGIN_BINDING_LABEL: &str = "transport.kubestellar.io/originOwnerReferenceBindingKey";
+/// On a WorkStatus: the WDS the object came from.
+pub const ORIGIN_WDS_LABEL: &str = "transport.kubestellar.io/originWdsName";
+
+/// On a workload object: set while it holds a singleton status.
+pub const SINGLETON_STATUS_LABEL: &str = "managed-by.kubestellar.io/singletonstatus";
+/// On a workload object: set while it holds a multi-WEC aggregate.
+pub const MULTI_WEC_STATUS_LABEL: &str = "managed-by.kubestellar.io/multiwecstatus";
+
+/// Every CRD the controller needs, as YAML documents (what `status-router crds` prints).
+pub fn crds_yaml() -> String {
+    use kube::CustomResourceExt;
+    let docs = [Binding::crd(), workstatus::crd()];
+    docs.iter()
+        .map(|crd| serde_yaml::to_string(crd).expect("a CRD serializes"))
+        .map(|doc| format!("---\n{doc}"))
+        .collect()
+}
