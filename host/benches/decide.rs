@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use status_router::policy::{
-    DEFAULT_POLICY, Decision, ObjectDoc, PolicyEngine, PolicyInstance, ReportedStatus, Request,
-    RequestDoc, WorkloadRef, native,
+    DEFAULT_POLICY, Decision, Limits, ObjectDoc, PolicyEngine, PolicyInstance, ReportedStatus,
+    Request, RequestDoc, WorkloadRef, native,
 };
 
 /// A Deployment with three labels, as the controller sees it.
@@ -30,7 +30,15 @@ fn request_doc() -> RequestDoc {
 }
 
 fn bench(c: &mut Criterion) {
-    let engine = PolicyEngine::new().expect("engine");
+    // The default limits but a 1 s deadline: the deadline is wall-clock, and on
+    // a loaded machine a benchmark thread descheduled for 10 ms (the default)
+    // during one of a million calls fails the run. Its value costs nothing per
+    // call (one `set_epoch_deadline` either way).
+    let engine = PolicyEngine::with_limits(Limits {
+        deadline: Duration::from_secs(1),
+        ..Limits::default()
+    })
+    .expect("engine");
     let policy = engine.load(DEFAULT_POLICY).expect("the default policy");
     let doc = request_doc();
     let request = Request::from(&doc);

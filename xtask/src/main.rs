@@ -51,11 +51,22 @@ fn main() -> ExitCode {
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn setup() -> Result {
-    if wasm_target_installed() {
-        return Ok(());
+    if !wasm_target_installed() {
+        eprintln!("xtask: adding the rustup target {WASM_TARGET}");
+        run(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
     }
-    eprintln!("xtask: adding the rustup target {WASM_TARGET}");
-    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+    // CI runs `cargo fmt` and `cargo clippy`; a minimal toolchain lacks them.
+    for (tool, component) in [("cargo-fmt", "rustfmt"), ("cargo-clippy", "clippy")] {
+        let present = Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !present {
+            eprintln!("xtask: adding the rustup component {component}");
+            run(Command::new("rustup").args(["component", "add", component]))?;
+        }
+    }
+    Ok(())
 }
 
 fn build_all_policies() -> Result {

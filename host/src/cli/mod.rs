@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use status_router::policy::{DEFAULT_POLICY, Limits, Policy, PolicyEngine};
 
 mod policy;
+mod run;
 
 /// Returns the status that KubeStellar WECs report onto WDS workload objects,
 /// with the routing decided by a WebAssembly policy.
@@ -20,9 +21,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the controller.
+    Run(run::RunArgs),
     /// Check, run and test policy components.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Print the CRDs of Binding and WorkStatus, generated from the Rust types.
+    Crds,
 }
 
 /// The sandbox limits of policy calls.
@@ -60,6 +65,11 @@ fn load_policy(engine: &PolicyEngine, path: &PathBuf) -> anyhow::Result<Policy> 
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Run(args) => run::run(args).map(|()| ExitCode::SUCCESS),
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Crds => {
+            print!("{}", status_router::kubestellar::crds_yaml());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -59,6 +59,26 @@ pub struct Routing {
     pub version: Option<String>,
 }
 
+/// Everything the index knows about one object, copied out so that a
+/// reconcile holds no lock while it talks to the API server.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObjectFacts {
+    pub routing: Routing,
+    /// Every WorkStatus on the object, sorted by WEC and name.
+    pub reports: Vec<Report>,
+}
+
+impl ObjectFacts {
+    /// The reports from the given WECs.
+    pub fn reports_from(&self, wecs: &[String]) -> Vec<Report> {
+        self.reports
+            .iter()
+            .filter(|r| wecs.contains(&r.id.wec))
+            .cloned()
+            .collect()
+    }
+}
+
 /// One WorkStatus's report on an object.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
@@ -275,13 +295,21 @@ impl Index {
         routing
     }
 
-    /// The WorkStatuses on an object from the given WECs, sorted by WEC and name.
-    pub fn reports(&self, key: &ObjectKey, wecs: &[String]) -> Vec<Report> {
+    /// The routing and reports of one object.
+    pub fn facts(&self, key: &ObjectKey) -> ObjectFacts {
+        ObjectFacts {
+            routing: self.routing(key),
+            reports: self.reports(key, None),
+        }
+    }
+
+    /// The WorkStatuses on an object (from the given WECs, or all), sorted by WEC and name.
+    pub fn reports(&self, key: &ObjectKey, wecs: Option<&[String]>) -> Vec<Report> {
         self.reports_by_object
             .get(key)
             .into_iter()
             .flatten()
-            .filter(|id| wecs.contains(&id.wec))
+            .filter(|id| wecs.is_none_or(|wecs| wecs.contains(&id.wec)))
             .map(|id| Report {
                 id: id.clone(),
                 status: self.reports[id].status.clone(),

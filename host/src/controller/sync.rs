@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::index::{Index, ObjectKey, Report};
+use super::index::{ObjectFacts, ObjectKey, Report};
 use super::workload::{Desired, StatusLabel, Workload, WorkloadObjects};
 use crate::kubestellar::{MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL};
 use crate::policy::{Decision, PolicyError, PolicyInstance, ReportedStatus, Request, WorkloadRef};
@@ -39,14 +39,14 @@ pub enum SyncError<E: std::error::Error + 'static> {
 /// Reconciles one workload object.
 pub async fn sync_workload_object<W: WorkloadObjects>(
     wds: &W,
-    index: &Index,
+    facts: &ObjectFacts,
     policy: &mut PolicyInstance,
     key: &ObjectKey,
 ) -> Result<Outcome, SyncError<W::Error>> {
     if never_written(key) {
         return Ok(Outcome::Skipped);
     }
-    let routing = index.routing(key);
+    let routing = facts.routing.clone();
     let Some(version) = routing.version.clone() else {
         return Ok(Outcome::Skipped);
     };
@@ -61,9 +61,9 @@ pub async fn sync_workload_object<W: WorkloadObjects>(
         multi_wec_wecs: routing.multi_wec_wecs.into_iter().collect(),
     };
     match policy.decide(&request)? {
-        Decision::Singleton(wecs) => handle_singleton_state(wds, index, &object, &wecs).await,
+        Decision::Singleton(wecs) => handle_singleton_state(wds, facts, &object, &wecs).await,
         Decision::MultiWec(wecs) => {
-            handle_multi_wec_state(wds, index, policy, &object, &request.object, &wecs).await
+            handle_multi_wec_state(wds, facts, policy, &object, &request.object, &wecs).await
         }
         Decision::None => clear_if_ours(wds, &object).await,
     }
@@ -74,15 +74,17 @@ pub async fn sync_workload_object<W: WorkloadObjects>(
 /// has no status yet.
 pub async fn handle_singleton_state<W: WorkloadObjects>(
     wds: &W,
-    index: &Index,
+    facts: &ObjectFacts,
     object: &Workload,
     wecs: &[String],
 ) -> Result<Outcome, SyncError<W::Error>> {
     let wecs = as_set(wecs);
-    let reports = index.reports(&object.key, &wecs);
+    let reports = facts.reports_from(&wecs);
     match (wecs.len(), reports.as_slice()) {
         (1, [report]) => match &report.status {
-            Some(status) => write(wds, object, status.as_ref().clone(), StatusLabel::Singleton).await,
+            Some(status) => {
+                write(wds, object, status.as_ref().clone(), StatusLabel::Singleton).await
+            }
             None => Ok(Outcome::Unchanged),
         },
         _ => write_desired(wds, object, Desired::cleared()).await,
@@ -93,14 +95,14 @@ pub async fn handle_singleton_state<W: WorkloadObjects>(
 /// a singleton, two or more are aggregated by the policy.
 pub async fn handle_multi_wec_state<W: WorkloadObjects>(
     wds: &W,
-    index: &Index,
+    facts: &ObjectFacts,
     policy: &mut PolicyInstance,
     object: &Workload,
     object_ref: &WorkloadRef,
     wecs: &[String],
 ) -> Result<Outcome, SyncError<W::Error>> {
-    let reported: Vec<(String, std::sync::Arc<Value>)> = index
-        .reports(&object.key, &as_set(wecs))
+    let reported: Vec<(String, std::sync::Arc<Value>)> = facts
+        .reports_from(wecs)
         .into_iter()
         .filter_map(|Report { id, status }| status.map(|s| (id.wec, s)))
         .collect();
@@ -189,7 +191,11 @@ fn workload_ref(object: &Workload) -> WorkloadRef {
 }
 
 fn as_set(wecs: &[String]) -> Vec<String> {
-    wecs.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect()
+    wecs.iter()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use serde_json::json;
 
 use super::*;
+use crate::controller::index::Index;
 use crate::kubestellar::{
     BindingSpec, Destination, DownsyncModulation, NamespaceScopeDownsyncClause, ObjectReference,
     WorkStatus, WorkloadClauses,
@@ -37,8 +38,12 @@ impl WorkloadObjects for FakeWds {
         labels.remove(SINGLETON_STATUS_LABEL);
         labels.remove(MULTI_WEC_STATUS_LABEL);
         match desired.label {
-            Some(StatusLabel::Singleton) => labels.insert(SINGLETON_STATUS_LABEL.into(), "true".into()),
-            Some(StatusLabel::MultiWec) => labels.insert(MULTI_WEC_STATUS_LABEL.into(), "true".into()),
+            Some(StatusLabel::Singleton) => {
+                labels.insert(SINGLETON_STATUS_LABEL.into(), "true".into())
+            }
+            Some(StatusLabel::MultiWec) => {
+                labels.insert(MULTI_WEC_STATUS_LABEL.into(), "true".into())
+            }
             None => None,
         };
         if stored.status == desired.status && stored.labels == labels {
@@ -51,7 +56,10 @@ impl WorkloadObjects for FakeWds {
     }
 
     async fn warn(&self, _object: &Workload, reason: &str, note: String) {
-        self.warnings.lock().unwrap().push(format!("{reason}: {note}"));
+        self.warnings
+            .lock()
+            .unwrap()
+            .push(format!("{reason}: {note}"));
     }
 }
 
@@ -59,7 +67,11 @@ fn key(group: &str, resource: &str, name: &str) -> ObjectKey {
     ObjectKey {
         group: group.into(),
         resource: resource.into(),
-        namespace: if resource == "namespaces" { "".into() } else { "default".into() },
+        namespace: if resource == "namespaces" {
+            "".into()
+        } else {
+            "default".into()
+        },
         name: name.into(),
     }
 }
@@ -98,9 +110,21 @@ impl World {
         }
     }
 
-    fn bind(&mut self, name: &str, object: &ObjectKey, wecs: &[&str], singleton: bool, multi: bool) {
+    fn bind(
+        &mut self,
+        name: &str,
+        object: &ObjectKey,
+        wecs: &[&str],
+        singleton: bool,
+        multi: bool,
+    ) {
         let spec = BindingSpec {
-            destinations: wecs.iter().map(|w| Destination { cluster_id: w.to_string() }).collect(),
+            destinations: wecs
+                .iter()
+                .map(|w| Destination {
+                    cluster_id: w.to_string(),
+                })
+                .collect(),
             workload: WorkloadClauses {
                 cluster_scope: vec![],
                 namespace_scope: vec![NamespaceScopeDownsyncClause {
@@ -128,14 +152,18 @@ impl World {
         ws.metadata.namespace = Some(wec.into());
         ws.metadata.name = Some(name.into());
         let s = &mut ws.spec.source_ref;
-        (s.group, s.version, s.resource) = (object.group.clone(), "v1".into(), object.resource.clone());
+        (s.group, s.version, s.resource) =
+            (object.group.clone(), "v1".into(), object.resource.clone());
         (s.namespace, s.name) = (object.namespace.clone(), object.name.clone());
         ws.status = status;
         self.index.apply_report(&ws);
     }
 
     async fn sync(&mut self, key: &ObjectKey) -> Outcome {
-        sync_workload_object(&self.wds, &self.index, &mut self.policy, key).await.unwrap()
+        let facts = self.index.facts(key);
+        sync_workload_object(&self.wds, &facts, &mut self.policy, key)
+            .await
+            .unwrap()
     }
 
     fn object(&self, key: &ObjectKey) -> Workload {
@@ -215,7 +243,14 @@ async fn none_clears_only_what_is_ours() {
     let mut world = World::new();
     world.bind("b", &web(), &["wec1"], false, false);
     world.report("wec1", "ws", &web(), Some(json!({"a": 1})));
-    world.wds.objects.lock().unwrap().get_mut(&web()).unwrap().status = json!({"own": 1});
+    world
+        .wds
+        .objects
+        .lock()
+        .unwrap()
+        .get_mut(&web())
+        .unwrap()
+        .status = json!({"own": 1});
     assert_eq!(world.sync(&web()).await, Outcome::Unchanged);
     assert_eq!(world.writes(), 0);
     assert_eq!(world.object(&web()).status, json!({"own": 1}));

@@ -102,7 +102,19 @@ pub struct BindingStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<serde_json::Value>,
+    pub conditions: Vec<BindingCondition>,
+}
+
+/// A condition of a Binding's status.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BindingCondition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    pub last_transition_time: String,
+    pub reason: String,
+    pub message: String,
 }
 
 #[cfg(test)]

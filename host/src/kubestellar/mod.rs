@@ -9,7 +9,7 @@ mod binding;
 mod workstatus;
 
 pub use binding::{
-    Binding, BindingSpec, BindingStatus, ClusterScopeDownsyncClause, Destination,
+    Binding, BindingCondition, BindingSpec, BindingStatus, ClusterScopeDownsyncClause, Destination,
     DownsyncModulation, NamespaceScopeDownsyncClause, ObjectReference, WorkloadClauses,
 };
 pub use workstatus::{SourceRef, StatusDetails, WorkStatus, WorkStatusSpec};

@@ -18,9 +18,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A WEC's report of one workload object.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkStatus {
+    /// Always `control.kubestellar.io/v1alpha1`; the API server needs it on writes.
+    #[serde(default = "api_version")]
+    pub api_version: String,
+    /// Always `WorkStatus`.
+    #[serde(default = "kind")]
+    pub kind: String,
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: WorkStatusSpec,
@@ -29,6 +35,27 @@ pub struct WorkStatus {
     pub status: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_details: Option<StatusDetails>,
+}
+
+impl Default for WorkStatus {
+    fn default() -> Self {
+        Self {
+            api_version: api_version(),
+            kind: kind(),
+            metadata: ObjectMeta::default(),
+            spec: WorkStatusSpec::default(),
+            status: None,
+            status_details: None,
+        }
+    }
+}
+
+fn api_version() -> String {
+    format!("{}/v1alpha1", super::GROUP)
+}
+
+fn kind() -> String {
+    "WorkStatus".into()
 }
 
 /// `spec` of a WorkStatus.
@@ -164,6 +191,9 @@ mod tests {
         assert_eq!(ws.spec.source_ref.resource, "deployments");
         assert_eq!(ws.status, Some(serde_json::json!({"availableReplicas": 1})));
         assert_eq!(ws.status_details.unwrap().last_generation, 2);
+        let written = serde_json::to_value(WorkStatus::default()).unwrap();
+        assert_eq!(written["apiVersion"], "control.kubestellar.io/v1alpha1");
+        assert_eq!(written["kind"], "WorkStatus");
     }
 
     #[test]

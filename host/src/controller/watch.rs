@@ -1,0 +1,212 @@
+//! The watches that feed the index and the queue: Bindings in the WDS,
+//! WorkStatuses in the ITS, and the workload objects of every resource that
+//! some Binding references (started and stopped as Bindings come and go).
+//!
+//! A watch that restarts relists; whatever the relist no longer shows was
+//! deleted while the watch was down, and is forgotten at `InitDone`.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use tokio::task::AbortHandle;
+
+use super::Context;
+use super::index::{ObjectKey, ReportId, report_id};
+use crate::kubestellar::{
+    Binding, MULTI_WEC_STATUS_LABEL, ORIGIN_WDS_LABEL, SINGLETON_STATUS_LABEL, WorkStatus,
+};
+
+/// Watches Bindings for ever.
+pub async fn bindings(ctx: Arc<Context>) {
+    let api: Api<Binding> = Api::all(ctx.wds.client().clone());
+    let mut seen: Option<HashSet<String>> = None;
+    let mut events = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while let Some(event) = events.next().await {
+        let affected = match event {
+            Ok(Event::Init) => {
+                seen = Some(HashSet::new());
+                BTreeSet::new()
+            }
+            Ok(Event::InitApply(b) | Event::Apply(b)) => {
+                let name = b.metadata.name.clone().unwrap_or_default();
+                if let Some(seen) = seen.as_mut() {
+                    seen.insert(name.clone());
+                }
+                ctx.index_mut().apply_binding(&name, &b.spec)
+            }
+            Ok(Event::Delete(b)) => ctx
+                .index_mut()
+                .delete_binding(b.metadata.name.as_deref().unwrap_or_default()),
+            Ok(Event::InitDone) => {
+                let seen = seen.take().unwrap_or_default();
+                let mut index = ctx.index_mut();
+                let gone: Vec<String> = index
+                    .binding_names()
+                    .into_iter()
+                    .filter(|n| !seen.contains(n))
+                    .collect();
+                gone.iter()
+                    .flat_map(|name| index.delete_binding(name))
+                    .collect()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Binding watch failed; retrying");
+                continue;
+            }
+        };
+        ctx.enqueue(affected);
+        ctx.workload_watches.sync(&ctx);
+    }
+}
+
+/// Watches the WorkStatuses of this WDS for ever.
+pub async fn work_statuses(ctx: Arc<Context>) {
+    let api: Api<WorkStatus> = Api::all(ctx.its.clone());
+    let mut seen: Option<HashSet<ReportId>> = None;
+    let mut events = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while let Some(event) = events.next().await {
+        let affected = match event {
+            Ok(Event::Init) => {
+                seen = Some(HashSet::new());
+                BTreeSet::new()
+            }
+            Ok(Event::InitApply(ws) | Event::Apply(ws)) => {
+                let Some(id) = report_id(&ws) else { continue };
+                if ctx.is_ours(&ws) {
+                    if let Some(seen) = seen.as_mut() {
+                        seen.insert(id);
+                    }
+                    ctx.index_mut().apply_report(&ws)
+                } else {
+                    // Not ours, or no longer: relabelled to another WDS.
+                    ctx.index_mut().delete_report(&id)
+                }
+            }
+            Ok(Event::Delete(ws)) => match report_id(&ws) {
+                Some(id) => ctx.index_mut().delete_report(&id),
+                None => continue,
+            },
+            Ok(Event::InitDone) => {
+                let seen = seen.take().unwrap_or_default();
+                let mut index = ctx.index_mut();
+                let gone: Vec<ReportId> = index
+                    .report_ids()
+                    .into_iter()
+                    .filter(|id| !seen.contains(id))
+                    .collect();
+                gone.iter().flat_map(|id| index.delete_report(id)).collect()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "WorkStatus watch failed; retrying");
+                continue;
+            }
+        };
+        ctx.enqueue(affected);
+    }
+}
+
+/// The running watches of workload resources, by (group, version, resource).
+#[derive(Default)]
+pub struct WorkloadWatches {
+    running: std::sync::Mutex<HashMap<(String, String, String), AbortHandle>>,
+}
+
+impl WorkloadWatches {
+    /// Starts a watch for each resource some Binding references, and stops
+    /// those no Binding references any more.
+    pub fn sync(&self, ctx: &Arc<Context>) {
+        let wanted = ctx.index().resources();
+        let mut running = self.running.lock().expect("watch lock");
+        running.retain(|gvr, task| {
+            let keep = wanted.contains(gvr);
+            if !keep {
+                tracing::info!(group = %gvr.0, version = %gvr.1, resource = %gvr.2, "stopping workload watch");
+                task.abort();
+                ctx.wds.forget_resource(&gvr.0, &gvr.2);
+            }
+            keep
+        });
+        for gvr in wanted {
+            if !running.contains_key(&gvr) {
+                tracing::info!(group = %gvr.0, version = %gvr.1, resource = %gvr.2, "starting workload watch");
+                let task = tokio::spawn(workloads(ctx.clone(), gvr.clone()));
+                running.insert(gvr, task.abort_handle());
+            }
+        }
+    }
+
+    /// Stops every workload watch.
+    pub fn stop_all(&self) {
+        for (_, task) in self.running.lock().expect("watch lock").drain() {
+            task.abort();
+        }
+    }
+}
+
+/// Watches the objects of one resource until aborted.
+async fn workloads(ctx: Arc<Context>, (group, version, resource): (String, String, String)) {
+    let info = loop {
+        match ctx.wds.resource(&group, &version, &resource).await {
+            Ok(info) => break info,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch a resource some Binding references; retrying");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    };
+    let api: Api<DynamicObject> = Api::all_with(ctx.wds.client().clone(), &info.api);
+    let key_of = |o: &DynamicObject| ObjectKey {
+        group: group.clone(),
+        resource: resource.clone(),
+        namespace: o.metadata.namespace.clone().unwrap_or_default(),
+        name: o.metadata.name.clone().unwrap_or_default(),
+    };
+    let mut seen: Option<HashSet<ObjectKey>> = None;
+    let mut events = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(Event::Init) => seen = Some(HashSet::new()),
+            Ok(Event::InitApply(o) | Event::Apply(o)) => {
+                let key = key_of(&o);
+                let labels = o.metadata.labels.as_ref();
+                let labelled = labels.is_some_and(|l| {
+                    l.contains_key(SINGLETON_STATUS_LABEL) || l.contains_key(MULTI_WEC_STATUS_LABEL)
+                });
+                if let Some(seen) = seen.as_mut() {
+                    seen.insert(key.clone());
+                }
+                ctx.wds.cache_object(key.clone(), o);
+                if labelled || ctx.index().tracks(&key) {
+                    ctx.queue.add(key);
+                }
+            }
+            Ok(Event::Delete(o)) => ctx.wds.forget_object(&key_of(&o)),
+            Ok(Event::InitDone) => {
+                let seen = seen.take().unwrap_or_default();
+                ctx.wds
+                    .retain_resource(&group, &resource, |k| seen.contains(k));
+            }
+            Err(e) => tracing::warn!(%resource, error = %e, "workload watch failed; retrying"),
+        }
+    }
+}
+
+impl Context {
+    fn is_ours(&self, ws: &WorkStatus) -> bool {
+        let labels = ws.metadata.labels.as_ref();
+        labels
+            .and_then(|l| l.get(ORIGIN_WDS_LABEL))
+            .is_none_or(|origin| *origin == self.config.wds_name)
+    }
+}

@@ -1,0 +1,294 @@
+//! The WDS side of Kubernetes I/O: reading workload objects of any resource
+//! through the dynamic API, and writing their status and our labels.
+//!
+//! Writes are patches without a resourceVersion, so a stale cache never makes
+//! them fail with a conflict (KubeStellar's first write after a label change
+//! usually does). The status is replaced whole with a JSON patch, through the
+//! `status` subresource where the resource has one. A label we add goes on
+//! before the status, and a label we drop comes off after it, so that a crash
+//! between the two writes never leaves a status of ours without our label
+//! (which would make it look like someone else's and never be cleared).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersion;
+use kube::discovery::{ApiResource, Scope, oneshot};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Client, Resource as _};
+use serde_json::{Value, json};
+
+use super::index::ObjectKey;
+use super::metrics::Metrics;
+use super::workload::{Desired, StatusLabel, Workload, WorkloadObjects};
+use crate::kubestellar::{MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL};
+
+/// The field manager of every write.
+pub const FIELD_MANAGER: &str = "status-router";
+
+/// A failed read or write in the WDS.
+#[derive(Debug, thiserror::Error)]
+pub enum WdsError {
+    #[error("discovery of {group_version} failed: {source}")]
+    Discovery {
+        group_version: String,
+        source: kube::Error,
+    },
+    #[error("the WDS serves no resource {resource} in {group_version}")]
+    UnknownResource {
+        group_version: String,
+        resource: String,
+    },
+    #[error("{action} {key}: {source}")]
+    Api {
+        action: &'static str,
+        key: String,
+        source: kube::Error,
+    },
+}
+
+/// What discovery says about a resource.
+#[derive(Clone, Debug)]
+pub struct ResourceInfo {
+    pub api: ApiResource,
+    pub namespaced: bool,
+    pub has_status: bool,
+}
+
+/// Workload objects in the WDS.
+pub struct Wds {
+    client: Client,
+    resources: tokio::sync::Mutex<HashMap<(String, String, String), ResourceInfo>>,
+    /// The latest copy of each watched object, fed by the workload watches.
+    cache: RwLock<HashMap<ObjectKey, Arc<DynamicObject>>>,
+    recorder: Recorder,
+    metrics: Arc<Metrics>,
+}
+
+impl Wds {
+    pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            resources: Default::default(),
+            cache: Default::default(),
+            metrics,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Discovers a resource (cached per group, version and resource).
+    pub async fn resource(
+        &self,
+        group: &str,
+        version: &str,
+        resource: &str,
+    ) -> Result<ResourceInfo, WdsError> {
+        let id = (group.to_string(), version.to_string(), resource.to_string());
+        let mut known = self.resources.lock().await;
+        if let Some(info) = known.get(&id) {
+            return Ok(info.clone());
+        }
+        let gv = GroupVersion::gv(group, version);
+        let group_version = gv.api_version();
+        let api_group = oneshot::pinned_group(&self.client, &gv)
+            .await
+            .map_err(|source| WdsError::Discovery {
+                group_version: group_version.clone(),
+                source,
+            })?;
+        let (api, caps) = api_group
+            .versioned_resources(version)
+            .into_iter()
+            .find(|(ar, _)| ar.plural == resource)
+            .ok_or_else(|| WdsError::UnknownResource {
+                group_version,
+                resource: resource.to_string(),
+            })?;
+        let info = ResourceInfo {
+            namespaced: caps.scope == Scope::Namespaced,
+            has_status: caps
+                .subresources
+                .iter()
+                .any(|(sub, _)| sub.plural == "status"),
+            api,
+        };
+        known.insert(id, info.clone());
+        Ok(info)
+    }
+
+    /// Records the latest copy of an object, from a watch.
+    pub fn cache_object(&self, key: ObjectKey, object: DynamicObject) {
+        self.cache
+            .write()
+            .expect("cache lock")
+            .insert(key, Arc::new(object));
+    }
+
+    /// Forgets an object, from a watch.
+    pub fn forget_object(&self, key: &ObjectKey) {
+        self.cache.write().expect("cache lock").remove(key);
+    }
+
+    /// Forgets every cached object of a resource, when its watch stops.
+    pub fn forget_resource(&self, group: &str, resource: &str) {
+        self.retain_resource(group, resource, |_| false);
+    }
+
+    /// Keeps only the cached objects of a resource that `keep` accepts (after a relist).
+    pub fn retain_resource(&self, group: &str, resource: &str, keep: impl Fn(&ObjectKey) -> bool) {
+        self.cache
+            .write()
+            .expect("cache lock")
+            .retain(|k, _| !(k.group == group && k.resource == resource) || keep(k));
+    }
+
+    fn api(&self, info: &ResourceInfo, key: &ObjectKey) -> Api<DynamicObject> {
+        if info.namespaced {
+            Api::namespaced_with(self.client.clone(), &key.namespace, &info.api)
+        } else {
+            Api::all_with(self.client.clone(), &info.api)
+        }
+    }
+
+    async fn patch(
+        &self,
+        info: &ResourceInfo,
+        object: &Workload,
+        status: bool,
+        patch: Patch<Value>,
+    ) -> Result<(), WdsError> {
+        let api = self.api(info, &object.key);
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        let result = if status && info.has_status {
+            api.patch_status(&object.key.name, &params, &patch).await
+        } else {
+            api.patch(&object.key.name, &params, &patch).await
+        };
+        let updated = result.map_err(|source| WdsError::Api {
+            action: if status {
+                "write the status of"
+            } else {
+                "label"
+            },
+            key: object.key.to_string(),
+            source,
+        })?;
+        self.metrics.count_write(status);
+        self.cache_object(object.key.clone(), updated);
+        Ok(())
+    }
+}
+
+impl WorkloadObjects for Wds {
+    type Error = WdsError;
+
+    async fn get(&self, key: &ObjectKey, version: &str) -> Result<Option<Workload>, WdsError> {
+        let info = self.resource(&key.group, version, &key.resource).await?;
+        let cached = self.cache.read().expect("cache lock").get(key).cloned();
+        let object = match cached {
+            Some(object) => object,
+            // Not (yet) seen by a watch: read it once.
+            None => match self.api(&info, key).get_opt(&key.name).await {
+                Ok(Some(object)) => Arc::new(object),
+                Ok(None) => return Ok(None),
+                Err(source) => {
+                    return Err(WdsError::Api {
+                        action: "read",
+                        key: key.to_string(),
+                        source,
+                    });
+                }
+            },
+        };
+        let meta = object.meta();
+        let status = match object.data.get("status") {
+            None | Some(Value::Null) => json!({}),
+            Some(status) => status.clone(),
+        };
+        Ok(Some(Workload {
+            key: key.clone(),
+            version: version.to_string(),
+            kind: info.api.kind.clone(),
+            labels: meta.labels.clone().unwrap_or_default(),
+            annotations: meta.annotations.clone().unwrap_or_default(),
+            status,
+        }))
+    }
+
+    async fn write(&self, object: &Workload, desired: &Desired) -> Result<bool, WdsError> {
+        let info = self
+            .resource(&object.key.group, &object.version, &object.key.resource)
+            .await?;
+        let wanted = |label: StatusLabel| desired.label == Some(label);
+        let mut add = BTreeMap::new();
+        let mut remove = BTreeMap::new();
+        for (label, name) in [
+            (StatusLabel::Singleton, SINGLETON_STATUS_LABEL),
+            (StatusLabel::MultiWec, MULTI_WEC_STATUS_LABEL),
+        ] {
+            match (wanted(label), object.labels.contains_key(name)) {
+                (true, false) => add.insert(name, Value::from("true")),
+                (false, true) => remove.insert(name, Value::Null),
+                _ => None,
+            };
+        }
+        let status_differs = object.status != desired.status;
+        if !add.is_empty() {
+            let patch = Patch::Merge(json!({"metadata": {"labels": add}}));
+            self.patch(&info, object, false, patch).await?;
+        }
+        if status_differs {
+            let ops = json!([{"op": "add", "path": "/status", "value": desired.status}]);
+            let ops: json_patch::Patch = serde_json::from_value(ops).expect("a valid JSON patch");
+            let patch = Patch::Json::<Value>(ops);
+            self.patch(&info, object, true, patch).await?;
+        }
+        if !remove.is_empty() {
+            let patch = Patch::Merge(json!({"metadata": {"labels": remove}}));
+            self.patch(&info, object, false, patch).await?;
+        }
+        Ok(status_differs || !add.is_empty() || !remove.is_empty())
+    }
+
+    async fn warn(&self, object: &Workload, reason: &str, note: String) {
+        let Ok(info) = self
+            .resource(&object.key.group, &object.version, &object.key.resource)
+            .await
+        else {
+            return;
+        };
+        let mut reference = DynamicObject::new(&object.key.name, &info.api);
+        if info.namespaced {
+            reference.metadata.namespace = Some(object.key.namespace.clone());
+        }
+        if let Some(cached) = self.cache.read().expect("cache lock").get(&object.key) {
+            reference.metadata.uid = cached.metadata.uid.clone();
+        }
+        let event = Event {
+            type_: EventType::Warning,
+            reason: reason.into(),
+            note: Some(note),
+            action: "ReturnStatus".into(),
+            secondary: None,
+        };
+        if let Err(e) = self
+            .recorder
+            .publish(&event, &reference.object_ref(&info.api))
+            .await
+        {
+            tracing::warn!(object = %object.key, error = %e, "cannot record an Event");
+        }
+    }
+}
