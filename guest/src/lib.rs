@@ -53,4 +53,11 @@ mod component {
     }
 
     export!(DefaultPolicy);
+
+    /// The policy's self-test: the conformance cases of the routing table. A
+    /// host checks them before it hot-swaps this module in.
+    #[used]
+    #[unsafe(link_section = "status-router-self-test")]
+    static SELF_TEST: [u8; include_bytes!("../../tests/policies/conformance.yaml").len()] =
+        *include_bytes!("../../tests/policies/conformance.yaml");
 }

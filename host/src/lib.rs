@@ -10,5 +10,6 @@
 
 pub mod controller;
 pub mod harness;
+pub mod hotswap;
 pub mod kubestellar;
 pub mod policy;

@@ -229,7 +229,6 @@ fn check_rejects_a_policy_built_against_another_version() {
 }
 
 #[test]
-#[ignore = "known bug: `policy check` accepts wrongly typed exports (StatusPolicyPre::new checks names only; see host/src/policy/load.rs)"]
 fn check_rejects_the_right_interface_with_the_wrong_function_types() {
     // `decide: func()` and `aggregate: func()`: every name is right, no type is.
     let stderr = check_fails(
@@ -245,8 +244,8 @@ fn check_rejects_the_right_interface_with_the_wrong_function_types() {
 
 #[test]
 fn decide_with_wrongly_typed_exports_fails_without_a_decision() {
-    // Until `check` catches it (see above), the mismatch surfaces on the first
-    // call; what matters here is that it is an error and never a decision.
+    // Loading rejects it (see above), so `decide` fails before any call:
+    // an error, never a decision.
     let dir = TempDir::new().expect("temp dir");
     let path = write_wat(
         &dir,

@@ -160,7 +160,7 @@ pub fn componentize(core_module: &Path) -> Result<Vec<u8>, BuildError> {
 /// Tells cargo to rebuild when the policies' sources or the WIT package change.
 pub fn rerun_if_policy_sources_change() {
     let root = workspace_root();
-    for dir in ["wit", "guest", "policies"] {
+    for dir in ["wit", "guest", "policies", "tests/policies"] {
         println!("cargo::rerun-if-changed={}", root.join(dir).display());
     }
 }

@@ -183,12 +183,12 @@ impl Index {
             if old.contribution(key) != new.contribution(key) {
                 affected.insert(key.clone());
             }
-            if !new.clauses.contains_key(key) {
-                if let Some(names) = self.bindings_by_object.get_mut(key) {
-                    names.remove(name);
-                    if names.is_empty() {
-                        self.bindings_by_object.remove(key);
-                    }
+            if !new.clauses.contains_key(key)
+                && let Some(names) = self.bindings_by_object.get_mut(key)
+            {
+                names.remove(name);
+                if names.is_empty() {
+                    self.bindings_by_object.remove(key);
                 }
             }
         }

@@ -30,6 +30,7 @@ use self::queue::WorkQueue;
 use self::sync::{Outcome, SyncError, sync_workload_object};
 use self::watch::WorkloadWatches;
 use self::wds::Wds;
+use crate::hotswap::{ActiveModule, ActivePolicy};
 use crate::policy::{Policy, PolicyInstance};
 
 /// Settings of a controller.
@@ -69,7 +70,20 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     index: RwLock<Index>,
     workload_watches: WorkloadWatches,
-    policy: Policy,
+    policy: Arc<ActivePolicy>,
+    /// Whether the Binding and the WorkStatus watches have each finished
+    /// their first list. Until both have, the index is partial: a reconcile
+    /// could see a Binding without the WorkStatuses of its WECs and clear a
+    /// status that is still reported (informer-based controllers avoid this
+    /// by waiting for their caches to sync before starting workers).
+    synced: tokio::sync::watch::Sender<Synced>,
+}
+
+/// Which of the watches that feed the index have finished their first list.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Synced {
+    pub(crate) bindings: bool,
+    pub(crate) work_statuses: bool,
 }
 
 impl Context {
@@ -94,7 +108,25 @@ pub struct Controller {
 }
 
 impl Controller {
+    /// A controller that runs `policy` (not swappable from outside).
     pub fn new(wds: Client, its: Client, policy: Policy, config: Config) -> Self {
+        let module = ActiveModule {
+            policy,
+            source: "given".into(),
+            loaded_at: std::time::SystemTime::now(),
+            from_cache: false,
+        };
+        Self::with_active_policy(wds, its, ActivePolicy::new(module), config)
+    }
+
+    /// A controller that runs whatever module `policy` holds at each reconcile;
+    /// after each swap it reconciles every object it tracks.
+    pub fn with_active_policy(
+        wds: Client,
+        its: Client,
+        policy: Arc<ActivePolicy>,
+        config: Config,
+    ) -> Self {
         let metrics = Arc::new(Metrics::default());
         Self {
             ctx: Arc::new(Context {
@@ -106,6 +138,7 @@ impl Controller {
                 workload_watches: WorkloadWatches::default(),
                 policy,
                 config,
+                synced: tokio::sync::watch::Sender::new(Synced::default()),
             }),
         }
     }
@@ -113,6 +146,11 @@ impl Controller {
     /// The controller's counters.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.ctx.metrics.clone()
+    }
+
+    /// The policy the controller runs.
+    pub fn active_policy(&self) -> Arc<ActivePolicy> {
+        self.ctx.policy.clone()
     }
 
     /// Checks that both API servers answer and serve KubeStellar's CRDs.
@@ -152,12 +190,31 @@ impl Controller {
         let watches = [
             tokio::spawn(watch::bindings(ctx.clone())),
             tokio::spawn(watch::work_statuses(ctx.clone())),
+            tokio::spawn(reconcile_all_on_swap(ctx.clone())),
         ];
-        let workers: Vec<_> = (0..ctx.config.workers.max(1))
-            .map(|_| tokio::spawn(worker(ctx.clone())))
-            .collect();
-        tracing::info!(workers = workers.len(), wds = %ctx.config.wds_name, policy = %ctx.policy.info().digest, "controller started");
-        shutdown.await;
+        // No reconcile before the index holds every Binding and WorkStatus.
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut synced = ctx.synced.subscribe();
+        let ready = tokio::select! {
+            () = &mut shutdown => false,
+            result = synced.wait_for(|s| s.bindings && s.work_statuses) => result.is_ok(),
+        };
+        let workers: Vec<_> = if ready {
+            (0..ctx.config.workers.max(1))
+                .map(|_| tokio::spawn(worker(ctx.clone())))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if ready {
+            tracing::info!(
+                workers = workers.len(),
+                wds = %ctx.config.wds_name,
+                policy = %ctx.policy.current().policy.info().digest,
+                "controller started"
+            );
+            shutdown.await;
+        }
         tracing::info!("controller stopping");
         for watch in &watches {
             watch.abort();
@@ -174,8 +231,15 @@ impl Controller {
 /// Takes objects from the queue and reconciles them, one at a time, with a
 /// policy instance of its own.
 async fn worker(ctx: Arc<Context>) {
-    let mut policy = PolicyInstance::new(ctx.policy.clone());
+    let mut module = ctx.policy.current();
+    let mut policy = PolicyInstance::new(module.policy.clone());
     while let Some(key) = ctx.queue.next().await {
+        // A swapped-in module is picked up between reconciles, never during one.
+        let current = ctx.policy.current();
+        if !Arc::ptr_eq(&current, &module) {
+            module = current;
+            policy = PolicyInstance::new(module.policy.clone());
+        }
         let facts = ctx.index().facts(&key);
         ctx.metrics.reconciles.fetch_add(1, Relaxed);
         match sync_workload_object(&ctx.wds, &facts, &mut policy, &key).await {
@@ -195,5 +259,19 @@ async fn worker(ctx: Arc<Context>) {
                 tracing::warn!(object = %key, error = %e, retry_in = ?delay, "reconcile failed");
             }
         }
+    }
+}
+
+/// After each policy swap, every tracked object is reconciled under the new rules.
+async fn reconcile_all_on_swap(ctx: Arc<Context>) {
+    let mut swaps = ctx.policy.subscribe();
+    swaps.mark_unchanged();
+    while swaps.changed().await.is_ok() {
+        let objects = ctx.index().objects();
+        tracing::info!(
+            objects = objects.len(),
+            "policy swapped: reconciling every tracked object"
+        );
+        ctx.enqueue(objects);
     }
 }

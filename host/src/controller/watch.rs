@@ -52,9 +52,13 @@ pub async fn bindings(ctx: Arc<Context>) {
                     .into_iter()
                     .filter(|n| !seen.contains(n))
                     .collect();
-                gone.iter()
+                let affected = gone
+                    .iter()
                     .flat_map(|name| index.delete_binding(name))
-                    .collect()
+                    .collect();
+                drop(index);
+                ctx.synced.send_modify(|s| s.bindings = true);
+                affected
             }
             Err(e) => {
                 tracing::warn!(error = %e, "Binding watch failed; retrying");
@@ -103,7 +107,10 @@ pub async fn work_statuses(ctx: Arc<Context>) {
                     .into_iter()
                     .filter(|id| !seen.contains(id))
                     .collect();
-                gone.iter().flat_map(|id| index.delete_report(id)).collect()
+                let affected = gone.iter().flat_map(|id| index.delete_report(id)).collect();
+                drop(index);
+                ctx.synced.send_modify(|s| s.work_statuses = true);
+                affected
             }
             Err(e) => {
                 tracing::warn!(error = %e, "WorkStatus watch failed; retrying");
@@ -136,10 +143,10 @@ impl WorkloadWatches {
             keep
         });
         for gvr in wanted {
-            if !running.contains_key(&gvr) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(gvr) {
+                let gvr = slot.key().clone();
                 tracing::info!(group = %gvr.0, version = %gvr.1, resource = %gvr.2, "starting workload watch");
-                let task = tokio::spawn(workloads(ctx.clone(), gvr.clone()));
-                running.insert(gvr, task.abort_handle());
+                slot.insert(tokio::spawn(workloads(ctx.clone(), gvr)).abort_handle());
             }
         }
     }

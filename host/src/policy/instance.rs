@@ -115,7 +115,7 @@ impl PolicyInstance {
         }
     }
 
-    fn instantiate(&self) -> Result<(Store<GuestState>, StatusPolicy), PolicyError> {
+    pub(crate) fn instantiate(&self) -> Result<(Store<GuestState>, StatusPolicy), PolicyError> {
         let engine = &self.policy.engine;
         let mut store = Store::new(
             &engine.engine,

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
+use super::cache::CompiledCache;
 use super::engine::{EngineInner, PolicyEngine};
 use super::instance::GuestState;
 use super::{POLICY_INTERFACE, PolicyError, StatusPolicyPre, WIT_VERSION};
@@ -63,6 +64,17 @@ impl PolicyEngine {
 
     /// Validates and compiles a policy component.
     pub fn load(&self, bytes: &[u8]) -> Result<Policy, PolicyError> {
+        self.load_cached(bytes, None).map(|(policy, _)| policy)
+    }
+
+    /// Validates a policy component, taking its compiled code from `cache`
+    /// when there, compiling (and caching) it otherwise. Returns whether the
+    /// cache served it.
+    pub fn load_cached(
+        &self,
+        bytes: &[u8],
+        cache: Option<&CompiledCache>,
+    ) -> Result<(Policy, bool), PolicyError> {
         if !wasmparser::Parser::is_component(bytes) {
             return Err(PolicyError::NotAComponent(
                 if wasmparser::Parser::is_core_wasm(bytes) {
@@ -75,7 +87,17 @@ impl PolicyEngine {
             ));
         }
         let engine = &self.inner.engine;
-        let component = Component::new(engine, bytes).map_err(PolicyError::Compile)?;
+        let digest = format!("sha256:{:x}", Sha256::digest(bytes));
+        let (component, cached) = match cache.and_then(|c| c.get(engine, &digest)) {
+            Some(component) => (component, true),
+            None => {
+                let component = Component::new(engine, bytes).map_err(PolicyError::Compile)?;
+                if let Some(cache) = cache {
+                    cache.put(engine, &digest, &component);
+                }
+                (component, false)
+            }
+        };
         let ty = component.component_type();
 
         let imports: Vec<String> = ty
@@ -121,19 +143,26 @@ impl PolicyEngine {
             .linker
             .instantiate_pre(&component)
             .map_err(PolicyError::Instantiate)?;
-        // Type-checks every export against the host's bindings.
+        // Finds the exports by name; their types are only checked when an
+        // instance is created, which the trial below does.
         let pre = StatusPolicyPre::new(pre).map_err(|e| mismatch(format!("{e:#}")))?;
 
-        Ok(Policy {
+        let policy = Policy {
             pre,
             engine: self.inner.clone(),
             info: Arc::new(PolicyInfo {
-                digest: format!("sha256:{:x}", Sha256::digest(bytes)),
+                digest,
                 size: bytes.len(),
                 interface: interface.clone(),
                 version: WIT_VERSION.into(),
                 functions,
             }),
-        })
+        };
+        // A trial instance under the sandbox limits: a function of the wrong
+        // type is a load error here, not a failure of the first call.
+        super::instance::PolicyInstance::new(policy.clone())
+            .instantiate()
+            .map_err(|e| mismatch(e.to_string()))?;
+        Ok((policy, cached))
     }
 }

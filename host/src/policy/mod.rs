@@ -12,6 +12,7 @@
 //! [`Policy`] holding an `InstancePre`, and one [`PolicyInstance`] per worker
 //! reused across calls (re-instantiated after a trap).
 
+mod cache;
 mod engine;
 mod error;
 mod instance;
@@ -19,6 +20,7 @@ mod json;
 mod load;
 pub mod native;
 
+pub use cache::CompiledCache;
 pub use engine::{Limits, PolicyEngine};
 pub use error::PolicyError;
 pub use instance::PolicyInstance;
