@@ -49,6 +49,20 @@ pub const GRACE: Duration = Duration::from_millis(1500);
 
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
+/// Shows the controller's logs when `RUST_LOG` is set (e.g.
+/// `RUST_LOG=status_router=debug`), captured per test by libtest.
+pub fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 /// The shared control plane, with our CRDs, for one test.
 pub struct Env {
     pub wds: Client,
@@ -62,6 +76,7 @@ impl Env {
     /// Waits for the other controller tests to finish, then installs our CRDs
     /// in the WDS and the ITS (idempotent).
     pub async fn new() -> Self {
+        init_logs();
         let serial = SERIAL.lock().await;
         let wds = testenv::wds_client().await;
         let its = testenv::its_client().await;
