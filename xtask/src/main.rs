@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Some("test") => setup()
             .and_then(|()| build_all_policies())
             .and_then(|()| control_plane())
-            .and_then(|()| cargo(&["test", "--workspace", "--all-targets"])),
+            .and_then(|()| cargo(&["test", "--workspace"])),
         Some("demo") => setup()
             .and_then(|()| build_all_policies())
             .and_then(|()| control_plane())

@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the controller.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Check, run and test policy components.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -65,7 +65,7 @@ fn load_policy(engine: &PolicyEngine, path: &PathBuf) -> anyhow::Result<Policy> 
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => run::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => run::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Crds => {
             print!("{}", status_router::kubestellar::crds_yaml());

@@ -37,7 +37,7 @@ pub async fn watch(path: PathBuf, swapper: Arc<Swapper>) -> Result<(), notify::E
         // Let the burst of events end.
         while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
         match read_settled(&path).await {
-            Ok(bytes) => swapper.offer(path.display().to_string(), bytes, None).await,
+            Ok(bytes) => swapper.offer(path.display().to_string(), bytes, own_pod()).await,
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot read the policy file; keeping the running policy")
             }
@@ -59,4 +59,16 @@ async fn read_settled(path: &Path) -> std::io::Result<Vec<u8>> {
         before = after;
         tokio::time::sleep(DEBOUNCE).await;
     }
+}
+
+/// The controller's own Pod, from the downward API's `POD_NAME` and
+/// `POD_NAMESPACE`, to record Events about file swaps on; `None` outside a Pod.
+fn own_pod() -> Option<k8s_openapi::api::core::v1::ObjectReference> {
+    Some(k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        name: Some(std::env::var("POD_NAME").ok()?),
+        namespace: Some(std::env::var("POD_NAMESPACE").ok()?),
+        ..Default::default()
+    })
 }

@@ -828,7 +828,69 @@ async fn a_thousand_objects_reach_and_follow_their_status() {
          {updated:?}, followed by {followed:?}; metrics: {:?}",
         controller.metrics()
     );
-    assert_eq!(controller.metrics().policy_errors.load(Relaxed), 0);
+    // Policy calls may miss their 10 ms wall-clock deadline on a loaded
+    // machine (they are retried); no write to the WDS may fail.
+    let metrics = controller.metrics();
+    assert_eq!(
+        metrics.reconcile_errors.load(Relaxed),
+        metrics.policy_errors.load(Relaxed),
+        "only policy calls failed: {metrics:?}"
+    );
+
+    controller.stop().await;
+    env.cleanup().await;
+}
+
+/// An object created after its Binding and its report gets its status; one
+/// deleted and created again gets it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_created_late_or_recreated_gets_its_status() {
+    let env = Env::new().await;
+    let wds_name = testenv::unique_name("wds");
+    let ns = env.namespace().await;
+    let wec = env.wec().await;
+    let binding = testenv::unique_name("singleton");
+    let status = deployment_status(2, 2);
+    report_deployment(
+        &env.its,
+        &wec,
+        &wds_name,
+        &binding,
+        (&ns, "late"),
+        Some(&status),
+    )
+    .await;
+    env.put_binding(
+        &binding,
+        binding_spec(
+            &[&wec],
+            vec![deployment_clause(&ns, "late", SINGLETON)],
+            vec![],
+        ),
+    )
+    .await;
+    let controller = Running::start(&env, &wds_name, default_policy(), 2);
+    // Give the controller the chance to (wrongly) fail on the missing object.
+    tokio::time::sleep(GRACE).await;
+
+    let late = create_deployment(&env.wds, &ns, "late").await;
+    late.wait_singleton(&status).await;
+
+    Api::<Deployment>::namespaced(env.wds.clone(), &ns)
+        .delete("late", &DeleteParams::default())
+        .await
+        .expect("delete the Deployment");
+    wait_for("the Deployment to be gone", TIMEOUT, || async {
+        match late.api.get_opt("late").await {
+            Ok(None) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let again = create_deployment(&env.wds, &ns, "late").await;
+    again.wait_singleton(&status).await;
+    let metrics = controller.metrics();
+    assert_eq!(metrics.reconcile_errors.load(Relaxed), 0, "{metrics:?}");
 
     controller.stop().await;
     env.cleanup().await;

@@ -15,7 +15,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -634,9 +633,4 @@ pub async fn settle(running: &Running, since: u64) {
     })
     .await;
     tokio::time::sleep(GRACE).await;
-}
-
-/// Debug helper: a value as compact JSON.
-pub fn show(v: &impl Debug) -> String {
-    format!("{v:?}")
 }
