@@ -93,10 +93,26 @@ impl PolicyInstance {
         }
     }
 
+    /// Runs `f` under the limits. The deadline is wall-clock time, so it also
+    /// fires when the thread was merely descheduled mid-call (on a busy node,
+    /// or in a CPU-throttled pod); a call that misses it is tried once more on
+    /// a fresh instance, and only a second miss, which a guest that really
+    /// runs too long always gets, is an error.
     fn call<R>(
         &mut self,
         call: &'static str,
-        f: impl FnOnce(&mut Store<GuestState>, &StatusPolicy) -> wasmtime::Result<R>,
+        f: impl Fn(&mut Store<GuestState>, &StatusPolicy) -> wasmtime::Result<R>,
+    ) -> Result<R, PolicyError> {
+        match self.call_once(call, &f) {
+            Err(PolicyError::Deadline { .. }) => self.call_once(call, &f),
+            result => result,
+        }
+    }
+
+    fn call_once<R>(
+        &mut self,
+        call: &'static str,
+        f: &impl Fn(&mut Store<GuestState>, &StatusPolicy) -> wasmtime::Result<R>,
     ) -> Result<R, PolicyError> {
         let engine = &self.policy.engine;
         if self.live.is_none() {
