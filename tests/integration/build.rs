@@ -7,6 +7,7 @@ fn main() {
         std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let mut policies = xtask::POLICIES.to_vec();
     policies.push(("misbehaving-policy", "misbehaving"));
+    policies.push(("always-trap-policy", "always-trap"));
     if let Err(e) = xtask::build_policies(&policies, true, &out_dir) {
         panic!("cannot build the policy components for the tests: {e}");
     }

@@ -50,7 +50,7 @@ pub struct RunArgs {
     #[arg(long)]
     policy_cache_dir: Option<PathBuf>,
     /// Reconciles run at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: u16,
     /// Serve Prometheus metrics on this address (for example 127.0.0.1:9090).
     #[arg(long)]
@@ -66,7 +66,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
 async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let engine = PolicyEngine::with_limits(args.limits.limits())?;
-    let cache = CompiledCache::new(args.policy_cache_dir.clone().unwrap_or_else(default_cache_dir));
+    let cache = CompiledCache::new(
+        args.policy_cache_dir
+            .clone()
+            .unwrap_or_else(default_cache_dir),
+    );
     let validator = Validator::new(
         engine,
         Some(cache),
@@ -90,7 +94,8 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     let kubeconfig = match &args.kubeconfig {
         Some(path) => Kubeconfig::read_from(path)
             .with_context(|| format!("cannot read kubeconfig {}", path.display()))?,
-        None => Kubeconfig::read().context("cannot read the kubeconfig ($KUBECONFIG or ~/.kube/config)")?,
+        None => Kubeconfig::read()
+            .context("cannot read the kubeconfig ($KUBECONFIG or ~/.kube/config)")?,
     };
     let wds = client(&kubeconfig, &args.wds_context).await?;
     let its = client(&kubeconfig, &args.its_context).await?;
@@ -130,7 +135,12 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
             .policy_namespace
             .or_else(|| std::env::var("POD_NAMESPACE").ok())
             .unwrap_or_else(|| "default".into());
-        tokio::spawn(hotswap::configmap::watch(policy_client, namespace, name, swapper.clone()));
+        tokio::spawn(hotswap::configmap::watch(
+            policy_client,
+            namespace,
+            name,
+            swapper.clone(),
+        ));
     }
     if let Some(addr) = args.metrics_addr {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -192,9 +202,17 @@ async fn serve_metrics(
             let (status, content_type, body) = if request.starts_with("GET /metrics ") {
                 ("200 OK", text, metrics.render() + &policy.render_metrics())
             } else if request.starts_with("GET /policy ") {
-                ("200 OK", "application/json", format!("{:#}\n", policy.status()))
+                (
+                    "200 OK",
+                    "application/json",
+                    format!("{:#}\n", policy.status()),
+                )
             } else {
-                ("404 Not Found", text, "not found: try GET /metrics or GET /policy\n".to_string())
+                (
+                    "404 Not Found",
+                    text,
+                    "not found: try GET /metrics or GET /policy\n".to_string(),
+                )
             };
             let response = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

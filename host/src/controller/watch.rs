@@ -193,9 +193,13 @@ async fn workloads(ctx: Arc<Context>, (group, version, resource): (String, Strin
                 if let Some(seen) = seen.as_mut() {
                     seen.insert(key.clone());
                 }
-                ctx.wds.cache_object(key.clone(), o);
+                // Only objects that are ours or that some Binding or WorkStatus
+                // names are kept: the watch sees every object of the resource.
                 if labelled || ctx.index().tracks(&key) {
+                    ctx.wds.cache_object(key.clone(), o);
                     ctx.queue.add(key);
+                } else {
+                    ctx.wds.forget_object(&key);
                 }
             }
             Ok(Event::Delete(o)) => ctx.wds.forget_object(&key_of(&o)),

@@ -125,8 +125,13 @@ impl Wds {
         Ok(info)
     }
 
-    /// Records the latest copy of an object, from a watch.
-    pub fn cache_object(&self, key: ObjectKey, object: DynamicObject) {
+    /// Records the latest copy of an object (from a watch or a write), keeping
+    /// only what a reconcile reads: metadata without managedFields, and the status.
+    pub fn cache_object(&self, key: ObjectKey, mut object: DynamicObject) {
+        object.metadata.managed_fields = None;
+        if let Some(fields) = object.data.as_object_mut() {
+            fields.retain(|name, _| name == "status");
+        }
         self.cache
             .write()
             .expect("cache lock")

@@ -10,13 +10,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use super::Swapper;
 
-/// Quiet time after the last event before the file is read.
-const DEBOUNCE: Duration = Duration::from_millis(15);
+/// Quiet time after the last event before the file is read. Short, since
+/// `read_settled` also waits for the size and modification time to hold.
+const DEBOUNCE: Duration = Duration::from_millis(5);
 
 /// Watches `path` until the task is dropped, offering each new content.
 pub async fn watch(path: PathBuf, swapper: Arc<Swapper>) -> Result<(), notify::Error> {
@@ -27,7 +29,10 @@ pub async fn watch(path: PathBuf, swapper: Arc<Swapper>) -> Result<(), notify::E
         .to_path_buf();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        // Reads change nothing, and reading the file here opens it: counting
+        // those events would re-read it for ever (and re-validate a rejected
+        // module each time).
+        if event.is_ok_and(|e| !is_read(&e.kind)) {
             let _ = tx.send(());
         }
     })?;
@@ -37,13 +42,27 @@ pub async fn watch(path: PathBuf, swapper: Arc<Swapper>) -> Result<(), notify::E
         // Let the burst of events end.
         while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
         match read_settled(&path).await {
-            Ok(bytes) => swapper.offer(path.display().to_string(), bytes, own_pod()).await,
+            Ok(bytes) => {
+                swapper
+                    .offer(path.display().to_string(), bytes, own_pod())
+                    .await
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot read the policy file; keeping the running policy")
             }
         }
     }
     Ok(())
+}
+
+/// Whether an event only tells that a file was opened, read or closed unwritten.
+fn is_read(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Access(
+            AccessKind::Open(_) | AccessKind::Read | AccessKind::Close(AccessMode::Read)
+        )
+    )
 }
 
 /// Reads the file once its size and modification time stop changing.

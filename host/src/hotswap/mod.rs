@@ -161,6 +161,7 @@ pub struct Swapper {
     validator: Arc<Validator>,
     active: Arc<ActivePolicy>,
     events: Option<Recorder>,
+    last_rejected: Mutex<Option<String>>,
 }
 
 impl Swapper {
@@ -170,6 +171,7 @@ impl Swapper {
             validator: Arc::new(validator),
             active,
             events,
+            last_rejected: Mutex::new(None),
         }
     }
 
@@ -185,6 +187,16 @@ impl Swapper {
             tracing::debug!(%source, %digest, "policy unchanged");
             return;
         }
+        // A relist or a touched file offers the same bytes again: a module
+        // rejected once is not validated, counted and reported again.
+        {
+            let mut last = self.last_rejected.lock().expect("swapper lock");
+            if last.as_deref() == Some(digest.as_str()) {
+                tracing::debug!(%source, %digest, "policy already rejected");
+                return;
+            }
+            *last = None;
+        }
         let validator = self.validator.clone();
         let checked_source = source.clone();
         let result =
@@ -199,6 +211,7 @@ impl Swapper {
             }
             Err(rejection) => {
                 self.active.reject(&source, &rejection);
+                *self.last_rejected.lock().expect("swapper lock") = Some(digest.clone());
                 let note = format!("policy {digest} from {source} rejected: {rejection}");
                 (EventType::Warning, "PolicyRejected", note)
             }

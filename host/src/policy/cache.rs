@@ -64,7 +64,10 @@ impl CompiledCache {
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(&self.dir)?;
             let bytes = component.serialize().map_err(std::io::Error::other)?;
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            // Unique per process and write, so concurrent writers never share a temp file.
+            static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
             std::fs::write(&tmp, bytes)?;
             std::fs::rename(&tmp, &path)
         };
