@@ -32,15 +32,8 @@ async fn singleton_status_follows_one_wec_and_is_cleared_when_the_binding_matche
     let binding = testenv::unique_name("singleton");
     let web = create_deployment(&env.wds, &ns, "web").await;
     let status = deployment_status(2, 2);
-    report_deployment(
-        &env.its,
-        &wec,
-        &wds_name,
-        &binding,
-        (&ns, "web"),
-        Some(&status),
-    )
-    .await;
+    env.report(&wds_name, &wec, &binding, (&ns, "web"), Some(&status))
+        .await;
     let controller = Running::start(&env, &wds_name, default_policy(), 2);
 
     let clauses = || vec![deployment_clause(&ns, "web", SINGLETON)];
@@ -70,24 +63,10 @@ async fn only_the_wecs_of_flagged_bindings_count() {
     let singleton = testenv::unique_name("singleton");
     let web = create_deployment(&env.wds, &ns, "web").await;
     let (status1, status2) = (deployment_status(2, 2), deployment_status(2, 1));
-    report_deployment(
-        &env.its,
-        &wec1,
-        &wds_name,
-        &plain,
-        (&ns, "web"),
-        Some(&status1),
-    )
-    .await;
-    report_deployment(
-        &env.its,
-        &wec2,
-        &wds_name,
-        &plain,
-        (&ns, "web"),
-        Some(&status2),
-    )
-    .await;
+    env.report(&wds_name, &wec1, &plain, (&ns, "web"), Some(&status1))
+        .await;
+    env.report(&wds_name, &wec2, &plain, (&ns, "web"), Some(&status2))
+        .await;
     let controller = Running::start(&env, &wds_name, default_policy(), 2);
 
     let plain_clauses = vec![deployment_clause(&ns, "web", NO_FLAGS)];
@@ -117,15 +96,8 @@ async fn a_binding_changed_while_the_controller_was_down_is_caught_up() {
     let binding = testenv::unique_name("singleton");
     let web = create_deployment(&env.wds, &ns, "web").await;
     let status = deployment_status(3, 3);
-    report_deployment(
-        &env.its,
-        &wec,
-        &wds_name,
-        &binding,
-        (&ns, "web"),
-        Some(&status),
-    )
-    .await;
+    env.report(&wds_name, &wec, &binding, (&ns, "web"), Some(&status))
+        .await;
     env.put_binding(
         &binding,
         binding_spec(
@@ -171,24 +143,10 @@ async fn both_flags_switch_between_singleton_and_aggregate() {
     let binding = testenv::unique_name("both");
     let web = create_deployment(&env.wds, &ns, "web").await;
     let (status1, status2) = (deployment_status(2, 2), deployment_status(2, 1));
-    report_deployment(
-        &env.its,
-        &wec1,
-        &wds_name,
-        &binding,
-        (&ns, "web"),
-        Some(&status1),
-    )
-    .await;
-    report_deployment(
-        &env.its,
-        &wec2,
-        &wds_name,
-        &binding,
-        (&ns, "web"),
-        Some(&status2),
-    )
-    .await;
+    env.report(&wds_name, &wec1, &binding, (&ns, "web"), Some(&status1))
+        .await;
+    env.report(&wds_name, &wec2, &binding, (&ns, "web"), Some(&status2))
+        .await;
     let controller = Running::start(&env, &wds_name, default_policy(), 2);
     let clauses = || vec![deployment_clause(&ns, "web", BOTH)];
 
@@ -222,24 +180,10 @@ async fn a_destination_change_alone_is_followed() {
     let binding = testenv::unique_name("singleton");
     let web = create_deployment(&env.wds, &ns, "web").await;
     let (status1, status2) = (deployment_status(2, 2), deployment_status(4, 3));
-    report_deployment(
-        &env.its,
-        &wec1,
-        &wds_name,
-        &binding,
-        (&ns, "web"),
-        Some(&status1),
-    )
-    .await;
-    report_deployment(
-        &env.its,
-        &wec2,
-        &wds_name,
-        &binding,
-        (&ns, "web"),
-        Some(&status2),
-    )
-    .await;
+    env.report(&wds_name, &wec1, &binding, (&ns, "web"), Some(&status1))
+        .await;
+    env.report(&wds_name, &wec2, &binding, (&ns, "web"), Some(&status2))
+        .await;
     let controller = Running::start(&env, &wds_name, default_policy(), 2);
     let clauses = || vec![deployment_clause(&ns, "web", SINGLETON)];
 
@@ -269,16 +213,10 @@ async fn duplicate_reports_clear_and_a_report_without_status_changes_nothing() {
     pending.set_status(&held, true).await;
     let before = pending.observe().await;
     let status = deployment_status(2, 2);
-    report_deployment(
-        &env.its,
-        &wec,
-        &wds_name,
-        &binding,
-        (&ns, "web"),
-        Some(&status),
-    )
-    .await;
-    report_deployment(&env.its, &wec, &wds_name, &binding, (&ns, "pending"), None).await;
+    env.report(&wds_name, &wec, &binding, (&ns, "web"), Some(&status))
+        .await;
+    env.report(&wds_name, &wec, &binding, (&ns, "pending"), None)
+        .await;
     env.put_binding(
         &binding,
         binding_spec(
@@ -355,15 +293,8 @@ async fn workstatuses_of_another_wds_are_ignored() {
     let unlabelled = create_deployment(&env.wds, &ns, "unlabelled").await;
     let status = deployment_status(2, 2);
     let foreign = deployment_status(5, 5);
-    report_deployment(
-        &env.its,
-        &wec1,
-        &wds_name,
-        &binding,
-        (&ns, "web"),
-        Some(&status),
-    )
-    .await;
+    env.report(&wds_name, &wec1, &binding, (&ns, "web"), Some(&status))
+        .await;
     for (wec, object) in [(&wec1, "web"), (&wec2, "foreign-only")] {
         Report {
             wec,
@@ -510,15 +441,8 @@ async fn namespaces_and_crds_are_never_written() {
     let binding = testenv::unique_name("singleton");
     let web = create_deployment(&env.wds, &ns, "web").await;
     let status = deployment_status(1, 1);
-    report_deployment(
-        &env.its,
-        &wec,
-        &wds_name,
-        &binding,
-        (&ns, "web"),
-        Some(&status),
-    )
-    .await;
+    env.report(&wds_name, &wec, &binding, (&ns, "web"), Some(&status))
+        .await;
     let crd_name = "gadgets.statusrouter.example.com";
     let cluster_scoped = [
         ("", "v1", "namespaces", "Namespace", ns.as_str()),
@@ -609,15 +533,8 @@ async fn an_object_that_was_never_ours_is_never_touched() {
     unbound.set_status(&users, false).await;
     let status = deployment_status(1, 1);
     for name in ["sentinel", "unflagged", "unbound"] {
-        report_deployment(
-            &env.its,
-            &wec,
-            &wds_name,
-            &binding,
-            (&ns, name),
-            Some(&status),
-        )
-        .await;
+        env.report(&wds_name, &wec, &binding, (&ns, name), Some(&status))
+            .await;
     }
     let unflagged_before = unflagged.observe().await;
     let unbound_before = unbound.observe().await;
@@ -669,15 +586,8 @@ async fn a_trapping_policy_changes_no_status() {
     fine.set_status(&held, true).await;
     let reported = deployment_status(2, 1);
     for name in ["trap", "fine"] {
-        report_deployment(
-            &env.its,
-            &wec,
-            &wds_name,
-            &binding,
-            (&ns, name),
-            Some(&reported),
-        )
-        .await;
+        env.report(&wds_name, &wec, &binding, (&ns, name), Some(&reported))
+            .await;
     }
     let before = trap.observe().await;
     assert!(before.is_singleton(&held), "{before:?}");
@@ -851,15 +761,8 @@ async fn an_object_created_late_or_recreated_gets_its_status() {
     let wec = env.wec().await;
     let binding = testenv::unique_name("singleton");
     let status = deployment_status(2, 2);
-    report_deployment(
-        &env.its,
-        &wec,
-        &wds_name,
-        &binding,
-        (&ns, "late"),
-        Some(&status),
-    )
-    .await;
+    env.report(&wds_name, &wec, &binding, (&ns, "late"), Some(&status))
+        .await;
     env.put_binding(
         &binding,
         binding_spec(

@@ -112,6 +112,19 @@ impl Env {
     }
 
     /// Creates the Binding, or replaces its spec.
+    /// Reports a Deployment's status from `wec` as the status agent would
+    /// (see [`report_deployment`]).
+    pub async fn report(
+        &self,
+        wds_name: &str,
+        wec: &str,
+        binding: &str,
+        object: (&str, &str),
+        status: Option<&Value>,
+    ) {
+        report_deployment(&self.its, wec, wds_name, binding, object, status).await;
+    }
+
     pub async fn put_binding(&self, name: &str, spec: BindingSpec) {
         {
             let mut names = self.bindings.lock().unwrap();
