@@ -1,6 +1,6 @@
 //! The latency of a policy hot swap from a file: from the rename of a new
 //! module into place to the first decision made by it, through the real
-//! `hotswap::file::watch` (inotify, its 15 ms debounce, the settled read), the
+//! `hotswap::file::watch` (inotify, its debounce, the settled read), the
 //! `Swapper` (sha256, validation off the async threads, activation) and a
 //! fresh `PolicyInstance` of the now active module (instantiation and one
 //! `decide`). Also the validation alone (`Validator::validate`), and the load
@@ -178,7 +178,7 @@ fn main() {
          PolicyEngine::load_cached (compile or cache, WIT checks, trial instance)\noffer swap: \
          Swapper::offer of the bytes -> active, plus a first decide (the ConfigMap path without \
          the watch delivery)\nfile swap: rename into place -> the new module active and a first \
-         decide on a fresh instance answered (includes the 15 ms debounce of the file source)\n\
+         decide on a fresh instance answered (includes the debounce of the file source)\n\
          first decide: instantiation and first call alone, included in file swap"
     );
 }
