@@ -196,8 +196,14 @@ async fn workloads(ctx: Arc<Context>, (group, version, resource): (String, Strin
                 // Only objects that are ours or that some Binding or WorkStatus
                 // names are kept: the watch sees every object of the resource.
                 if labelled || ctx.index().tracks(&key) {
+                    // The echo of our own write: the cache holds this very
+                    // version already (from the patch response), so the
+                    // reconcile that wrote it has seen it.
+                    let echo = ctx.wds.cached_resource_version(&key) == o.metadata.resource_version;
                     ctx.wds.cache_object(key.clone(), o);
-                    ctx.queue.add(key);
+                    if !echo {
+                        ctx.queue.add(key);
+                    }
                 } else {
                     ctx.wds.forget_object(&key);
                 }

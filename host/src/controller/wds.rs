@@ -138,6 +138,14 @@ impl Wds {
             .insert(key, Arc::new(object));
     }
 
+    /// The resourceVersion of the cached copy of an object.
+    pub fn cached_resource_version(&self, key: &ObjectKey) -> Option<String> {
+        let cache = self.cache.read().expect("cache lock");
+        cache
+            .get(key)
+            .and_then(|o| o.metadata.resource_version.clone())
+    }
+
     /// Forgets an object, from a watch.
     pub fn forget_object(&self, key: &ObjectKey) {
         self.cache.write().expect("cache lock").remove(key);
