@@ -46,19 +46,19 @@ pub async fn sync_workload_object<W: WorkloadObjects>(
     if never_written(key) {
         return Ok(Outcome::Skipped);
     }
-    let routing = facts.routing.clone();
-    let Some(version) = routing.version.clone() else {
+    let routing = &facts.routing;
+    let Some(version) = routing.version.as_deref() else {
         return Ok(Outcome::Skipped);
     };
-    let Some(object) = wds.get(key, &version).await.map_err(SyncError::Wds)? else {
+    let Some(object) = wds.get(key, version).await.map_err(SyncError::Wds)? else {
         return Ok(Outcome::Skipped);
     };
     let request = Request {
         object: workload_ref(&object),
         want_singleton_reported_state: routing.want_singleton,
         want_multi_wec_reported_state: routing.want_multi_wec,
-        singleton_wecs: routing.singleton_wecs.into_iter().collect(),
-        multi_wec_wecs: routing.multi_wec_wecs.into_iter().collect(),
+        singleton_wecs: routing.singleton_wecs.iter().cloned().collect(),
+        multi_wec_wecs: routing.multi_wec_wecs.iter().cloned().collect(),
     };
     match policy.decide(&request)? {
         Decision::Singleton(wecs) => handle_singleton_state(wds, facts, &object, &wecs).await,
