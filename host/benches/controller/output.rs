@@ -1,0 +1,101 @@
+//! The per-size summary line and the final Markdown table, with the
+//! verdicts against the targets.
+
+use crate::Options;
+use crate::phases::RunResult;
+
+pub fn mib(kib: Option<u64>) -> String {
+    kib.map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+}
+
+pub fn print_result(r: &RunResult) {
+    println!(
+        "N = {} done in {:.0?} (setup {:.0?}); controller peak RSS {} (RSS {} after C), catch-up controller {}; bench process VmHWM {} (VmRSS {})",
+        r.n,
+        r.wall,
+        r.setup,
+        mib(r.controller_hwm_kib),
+        mib(r.controller_rss_kib),
+        mib(r.catchup_hwm_kib),
+        mib(Some(r.bench_hwm_kib.0)),
+        mib(Some(r.bench_hwm_kib.1)),
+    );
+    println!("counters after A+B+C: {}", r.counters);
+}
+
+pub fn print_summary(opts: &Options, results: &[RunResult]) {
+    if results.is_empty() {
+        return;
+    }
+    let rss_note = if opts.inproc {
+        "bench process, includes its own clients and watch"
+    } else {
+        "status-router child process"
+    };
+    println!("\n## Controller throughput ({} workers)\n", opts.workers);
+    let header = [
+        "",
+        "first sync (A)",
+        "ITS updates/s (B)",
+        "controller writes/s (B)",
+        "latency p50 / p99 / max (B)",
+        "paced latency p50 / p99 / max (C)",
+        "bare loop writes/s (D)",
+        "controller / bare",
+        "catch-up writes/s (E)",
+        "catch-up / bare",
+        "status / label writes",
+        "errors",
+        "peak RSS",
+    ];
+    println!("| {} |", header.join(" | "));
+    println!("|{}|", vec!["---"; header.len()].join("|"));
+    for r in results {
+        let l = &r.burst_latency;
+        let p = &r.paced_latency;
+        let row = [
+            format!("N = {}", r.n),
+            format!(
+                "{:.1} s ({:.0} objects/s)",
+                r.initial_sync.as_secs_f64(),
+                r.n as f64 / r.initial_sync.as_secs_f64()
+            ),
+            format!("{:.0}", r.its_rate),
+            format!("{:.0}", r.burst_rate),
+            format!("{:.0} / {:.0} / {:.0} ms", l.p50, l.p99, l.max),
+            format!("{:.1} / {:.1} / {:.1} ms", p.p50, p.p99, p.max),
+            format!("{:.0}", r.bare_rate),
+            format!("{:.0}%", 100.0 * r.burst_rate / r.bare_rate),
+            format!("{:.0}", r.catchup_rate),
+            format!("{:.0}%", 100.0 * r.catchup_rate / r.bare_rate),
+            format!("{} / {}", r.counters.status_writes, r.counters.label_writes),
+            format!(
+                "{} reconcile, {} policy",
+                r.counters.reconcile_errors, r.counters.policy_errors
+            ),
+            mib(r.controller_hwm_kib),
+        ];
+        println!("| {} |", row.join(" | "));
+    }
+    println!(
+        "\nlatency = WDS status seen on this process's watch - ITS update acknowledged; peak RSS: {rss_note} (VmHWM)"
+    );
+    println!(
+        "targets: controller >= 90% of the bare loop's writes/s; p99 propagation < 100 ms at steady state"
+    );
+    for r in results {
+        let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+        println!(
+            "  N = {}: throughput burst {:.0}% ({}), catch-up {:.0}% ({}); p99 paced {:.1} ms ({}), p99 burst {:.0} ms ({})",
+            r.n,
+            100.0 * r.burst_rate / r.bare_rate,
+            verdict(r.burst_rate >= 0.9 * r.bare_rate),
+            100.0 * r.catchup_rate / r.bare_rate,
+            verdict(r.catchup_rate >= 0.9 * r.bare_rate),
+            r.paced_latency.p99,
+            verdict(r.paced_latency.p99 < 100.0),
+            r.burst_latency.p99,
+            verdict(r.burst_latency.p99 < 100.0),
+        );
+    }
+}
