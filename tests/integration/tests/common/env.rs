@@ -1,0 +1,217 @@
+//! The shared control plane for one test ([`Env`], which serializes the
+//! controller tests), the policies the tests run, and a controller running
+//! in-process ([`Running`]).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Client;
+use kube::api::{Api, DeleteParams, ListParams};
+use serde_json::Value;
+use status_router::controller::metrics::Metrics;
+use status_router::controller::{Config, Controller, StartError};
+use status_router::kubestellar::{Binding, BindingSpec};
+use status_router::policy::{DEFAULT_POLICY, Policy, PolicyEngine};
+use tokio::sync::{Mutex, MutexGuard, oneshot};
+use tokio::task::JoinHandle;
+
+use super::{put_binding, report_deployment};
+
+/// How long a wait for the controller may take before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+/// How long "nothing changes" is watched after the controller has provably
+/// handled the change that could have caused a write.
+pub const GRACE: Duration = Duration::from_millis(1500);
+
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+/// Shows the controller's logs when `RUST_LOG` is set (e.g.
+/// `RUST_LOG=status_router=debug`), captured per test by libtest.
+pub fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// The shared control plane, with our CRDs, for one test.
+pub struct Env {
+    pub wds: Client,
+    pub its: Client,
+    bindings: std::sync::Mutex<Vec<String>>,
+    namespaces: std::sync::Mutex<Vec<String>>,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Env {
+    /// Waits for the other controller tests to finish, then installs our CRDs
+    /// in the WDS and the ITS (idempotent).
+    pub async fn new() -> Self {
+        init_logs();
+        let serial = SERIAL.lock().await;
+        let wds = testenv::wds_client().await;
+        let its = testenv::its_client().await;
+        let crds = status_router::kubestellar::crds_yaml();
+        let (w, i) = tokio::join!(
+            testenv::install_crds(&wds, &crds),
+            testenv::install_crds(&its, &crds)
+        );
+        w.expect("install our CRDs in the WDS");
+        i.expect("install our CRDs in the ITS");
+        Self::with_clients(wds, its, serial)
+    }
+
+    fn with_clients(wds: Client, its: Client, serial: MutexGuard<'static, ()>) -> Self {
+        Self {
+            wds,
+            its,
+            bindings: Default::default(),
+            namespaces: Default::default(),
+            _serial: serial,
+        }
+    }
+
+    /// A new namespace in the WDS for this test's workload objects.
+    pub async fn namespace(&self) -> String {
+        let ns = testenv::create_namespace(&self.wds, "wl").await;
+        self.namespaces.lock().unwrap().push(ns.clone());
+        ns
+    }
+
+    /// A new WEC: its namespace in the ITS.
+    pub async fn wec(&self) -> String {
+        testenv::create_namespace(&self.its, "wec").await
+    }
+
+    /// Reports a Deployment's status from `wec` as the status agent would
+    /// (see [`report_deployment`]).
+    pub async fn report(
+        &self,
+        wds_name: &str,
+        wec: &str,
+        binding: &str,
+        object: (&str, &str),
+        status: Option<&Value>,
+    ) {
+        report_deployment(&self.its, wec, wds_name, binding, object, status).await;
+    }
+
+    /// Creates the Binding, or replaces its spec.
+    pub async fn put_binding(&self, name: &str, spec: BindingSpec) {
+        {
+            let mut names = self.bindings.lock().unwrap();
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+        put_binding(&self.wds, name, spec).await;
+    }
+
+    /// Deletes this test's Bindings and Deployments (namespaces cannot be
+    /// deleted: the control plane has no namespace controller).
+    pub async fn cleanup(&self) {
+        let bindings: Api<Binding> = Api::all(self.wds.clone());
+        let names = self.bindings.lock().unwrap().clone();
+        for name in names {
+            let _ = bindings.delete(&name, &DeleteParams::default()).await;
+        }
+        let namespaces = self.namespaces.lock().unwrap().clone();
+        for ns in namespaces {
+            let deployments: Api<Deployment> = Api::namespaced(self.wds.clone(), &ns);
+            let _ = deployments
+                .delete_collection(&DeleteParams::default(), &ListParams::default())
+                .await;
+        }
+    }
+}
+
+/// The default policy, compiled.
+pub fn default_policy() -> Policy {
+    PolicyEngine::new()
+        .expect("policy engine")
+        .load(DEFAULT_POLICY)
+        .expect("load the default policy")
+}
+
+/// A policy component from this crate's build script.
+pub fn policy(stem: &str) -> Policy {
+    PolicyEngine::new()
+        .expect("policy engine")
+        .load_file(integration_tests::policy_path(stem))
+        .unwrap_or_else(|e| panic!("load the {stem} policy: {e}"))
+}
+
+/// A controller running in-process.
+pub struct Running {
+    metrics: Arc<Metrics>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), StartError>>>,
+}
+
+impl Running {
+    /// Starts a controller for the WDS named `wds_name`.
+    pub fn start(env: &Env, wds_name: &str, policy: Policy, workers: usize) -> Self {
+        Self::start_with(env.wds.clone(), env.its.clone(), wds_name, policy, workers)
+    }
+
+    pub fn start_with(
+        wds: Client,
+        its: Client,
+        wds_name: &str,
+        policy: Policy,
+        workers: usize,
+    ) -> Self {
+        let config = Config {
+            wds_name: wds_name.to_string(),
+            workers,
+        };
+        let controller = Controller::new(wds, its, policy, config);
+        let metrics = controller.metrics();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(controller.run(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            metrics,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn reconciles(&self) -> u64 {
+        self.metrics.reconciles.load(Relaxed)
+    }
+
+    /// Stops the controller and waits until it has stopped.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(TIMEOUT, task)
+                .await
+                .expect("the controller stops in time")
+                .expect("the controller task does not panic")
+                .expect("the controller ran");
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Hot-swapping the policy of a running controller, against a real local
+//! control plane: a policy ConfigMap updated (a good update swaps, a bad one
+//! is rejected and recorded as an Event), and a swap back served from the
+//! compiled cache.
+//!
+//! The tests that run a controller take `common::Env`'s lock (a controller
+//! decides for every Binding of the WDS); the others only need a temp dir.
+//! The helpers shared with the other hot-swap tests are in `common::swap`
+//! and `common::fleet`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::events::v1::Event as K8sEvent;
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use kube::runtime::events::{Recorder, Reporter};
+use status_router::hotswap::{self, ActivePolicy, Swapper};
+use status_router::policy::{
+    CompiledCache, Decision, ObjectDoc, PolicyInstance, Request, RequestDoc,
+};
+
+use common::*;
+
+/// The policy in a ConfigMap's `binaryData`, watched through the API: an
+/// update to `strict-singleton` clears every status; an update to bytes that
+/// are not WebAssembly is rejected, changes nothing, and is recorded as a
+/// `PolicyRejected` Event on the ConfigMap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configmap_update_swaps_and_a_bad_one_is_recorded_as_an_event() {
+    capture_logs();
+    let env = Env::new().await;
+    let wds_name = testenv::unique_name("wds");
+    let fleet = Fleet::create(&env, &wds_name, 8).await;
+    let ns = fleet.ns.clone();
+    let name = testenv::unique_name("policy");
+    let configmaps: Api<ConfigMap> = Api::namespaced(env.wds.clone(), &ns);
+    let put = |bytes: Vec<u8>| {
+        let (configmaps, name) = (&configmaps, &name);
+        async move {
+            let data = BTreeMap::from([(hotswap::configmap::KEY.to_string(), ByteString(bytes))]);
+            match configmaps.get_opt(name).await.expect("read the ConfigMap") {
+                None => {
+                    let cm = ConfigMap {
+                        metadata: ObjectMeta {
+                            name: Some(name.clone()),
+                            ..Default::default()
+                        },
+                        binary_data: Some(data),
+                        ..Default::default()
+                    };
+                    configmaps.create(&PostParams::default(), &cm).await
+                }
+                Some(mut cm) => {
+                    cm.binary_data = Some(data);
+                    configmaps.replace(name, &PostParams::default(), &cm).await
+                }
+            }
+            .expect("write the policy ConfigMap");
+        }
+    };
+    put(component("default")).await;
+    let source = format!("configmap/{ns}/{name}");
+
+    let validator = new_validator(None, None);
+    let active = ActivePolicy::new(initial(&validator, &source, &component("default")));
+    let served = Served::start(&env, &wds_name, active.clone());
+    fleet
+        .wait_all("the default policy's aggregate", |o| {
+            o.is_multi_wec(&Fleet::aggregate(1))
+        })
+        .await;
+    let recorder = Recorder::new(
+        env.wds.clone(),
+        Reporter {
+            controller: "status-router-hotswap-test".into(),
+            instance: None,
+        },
+    );
+    let swapper = Arc::new(Swapper::new(validator, active.clone(), Some(recorder)));
+    let _watch = Task(tokio::spawn(hotswap::configmap::watch(
+        env.wds.clone(),
+        ns.clone(),
+        name.clone(),
+        swapper,
+    )));
+
+    put(component("strict-singleton")).await;
+    wait_swaps(&active, (1, 0)).await;
+    assert_eq!(active.current().source, source);
+    assert_eq!(
+        active.current().policy.info().digest,
+        digest("strict-singleton")
+    );
+    fleet
+        .wait_all("cleared by strict-singleton", Observed::is_cleared)
+        .await;
+    wait_event(&env, &ns, &name, "PolicySwapped", "Normal").await;
+    served.assert_no_errors();
+
+    let before = fleet.resource_versions().await;
+    put(random_bytes(2048)).await;
+    wait_swaps(&active, (1, 1)).await;
+    let reason = active.status()["lastRejection"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains(&source) && reason.contains("not a WebAssembly component"),
+        "{reason}"
+    );
+    let event = wait_event(&env, &ns, &name, "PolicyRejected", "Warning").await;
+    let note = event.note.unwrap_or_default();
+    assert!(note.contains("not a WebAssembly component"), "{note}");
+    fleet.assert_unchanged(&before, &active, (1, 1)).await;
+    assert_eq!(
+        active.current().policy.info().digest,
+        digest("strict-singleton")
+    );
+    served.assert_no_errors();
+
+    served.stop().await;
+    env.cleanup().await;
+}
+
+/// Waits for an events.k8s.io/v1 Event with `reason` and `type_` about the
+/// ConfigMap `ns/name`.
+async fn wait_event(env: &Env, ns: &str, name: &str, reason: &str, type_: &str) -> K8sEvent {
+    let events: Api<K8sEvent> = Api::namespaced(env.wds.clone(), ns);
+    let what = format!("a {type_} Event {reason} on ConfigMap {ns}/{name}");
+    wait_for(&what, TIMEOUT, || async {
+        let list = events
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let about_it = |e: &K8sEvent| {
+            e.regarding.as_ref().is_some_and(|r| {
+                r.kind.as_deref() == Some("ConfigMap") && r.name.as_deref() == Some(name)
+            })
+        };
+        let seen: Vec<String> = list
+            .items
+            .iter()
+            .filter(|e| about_it(e))
+            .map(|e| format!("{:?}/{:?}", e.type_, e.reason))
+            .collect();
+        list.items
+            .into_iter()
+            .find(|e| {
+                about_it(e)
+                    && e.reason.as_deref() == Some(reason)
+                    && e.type_.as_deref() == Some(type_)
+            })
+            .ok_or_else(|| format!("Events about it: {seen:?}"))
+    })
+    .await
+}
+
+/// default → strict-singleton → default: the module used before is served
+/// from the compiled cache the second time, and decides as it should.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_back_is_served_from_the_compiled_cache() {
+    capture_logs();
+    let dir = TempDir::new("hotswap-cache");
+    let cache_dir = TempDir::new("hotswap-compiled");
+    let path = dir.path().join("policy.wasm");
+    let source = path.display().to_string();
+    std::fs::write(&path, component("default")).unwrap();
+
+    let validator = new_validator(Some(CompiledCache::new(cache_dir.path())), None);
+    let first = initial(&validator, &source, &component("default"));
+    assert!(!first.from_cache, "a fresh cache is empty");
+    let active = ActivePolicy::new(first);
+    let swapper = Arc::new(Swapper::new(validator, active.clone(), None));
+    let _watch = watch_file(&path, swapper).await;
+
+    replace_file(&path, &component("strict-singleton"));
+    wait_swaps(&active, (1, 0)).await;
+    assert_eq!(
+        active.current().policy.info().digest,
+        digest("strict-singleton")
+    );
+    assert!(!active.current().from_cache);
+    assert_eq!(active.status()["fromCompiledCache"], false);
+
+    replace_file(&path, &component("default"));
+    wait_swaps(&active, (2, 0)).await;
+    let current = active.current();
+    assert_eq!(current.policy.info().digest, digest("default"));
+    assert!(current.from_cache, "the swap back is served from the cache");
+    assert_eq!(active.status()["fromCompiledCache"], true);
+    assert!(logged(&["policy swapped in", &source, "from_cache=true"]));
+
+    // The cached module decides as the default policy does.
+    let doc = RequestDoc::new(ObjectDoc::deployment("default", "web"))
+        .singleton(["wec1"])
+        .multi_wec(["wec1", "wec2"]);
+    let decision = PolicyInstance::new(current.policy.clone())
+        .decide(&Request::from(&doc))
+        .expect("the cached module decides");
+    assert_eq!(
+        decision,
+        Decision::MultiWec(vec!["wec1".into(), "wec2".into()])
+    );
+}
