@@ -16,7 +16,7 @@ use kube::runtime::watcher::{self, Event};
 use tokio::task::AbortHandle;
 
 use super::Context;
-use super::index::{ObjectKey, ReportId, report_id};
+use super::index::{ObjectKey, report_id};
 use crate::kubestellar::{
     Binding, MULTI_WEC_STATUS_LABEL, ORIGIN_WDS_LABEL, SINGLETON_STATUS_LABEL, WorkStatus,
 };
@@ -24,38 +24,28 @@ use crate::kubestellar::{
 /// Watches Bindings for ever.
 pub async fn bindings(ctx: Arc<Context>) {
     let api: Api<Binding> = Api::all(ctx.wds.client().clone());
-    let mut seen: Option<HashSet<String>> = None;
+    let mut relist = Relist::default();
     let mut events = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
     while let Some(event) = events.next().await {
         let affected = match event {
             Ok(Event::Init) => {
-                seen = Some(HashSet::new());
+                relist.start();
                 BTreeSet::new()
             }
             Ok(Event::InitApply(b) | Event::Apply(b)) => {
                 let name = b.metadata.name.clone().unwrap_or_default();
-                if let Some(seen) = seen.as_mut() {
-                    seen.insert(name.clone());
-                }
+                relist.saw(&name);
                 ctx.index_mut().apply_binding(&name, &b.spec)
             }
             Ok(Event::Delete(b)) => ctx
                 .index_mut()
                 .delete_binding(b.metadata.name.as_deref().unwrap_or_default()),
             Ok(Event::InitDone) => {
-                let seen = seen.take().unwrap_or_default();
                 let mut index = ctx.index_mut();
-                let gone: Vec<String> = index
-                    .binding_names()
-                    .into_iter()
-                    .filter(|n| !seen.contains(n))
-                    .collect();
-                let affected = gone
-                    .iter()
-                    .flat_map(|name| index.delete_binding(name))
-                    .collect();
+                let gone = relist.finish(index.binding_names());
+                let affected = gone.iter().flat_map(|n| index.delete_binding(n)).collect();
                 drop(index);
                 ctx.synced.send_modify(|s| s.bindings = true);
                 affected
@@ -73,22 +63,20 @@ pub async fn bindings(ctx: Arc<Context>) {
 /// Watches the WorkStatuses of this WDS for ever.
 pub async fn work_statuses(ctx: Arc<Context>) {
     let api: Api<WorkStatus> = Api::all(ctx.its.clone());
-    let mut seen: Option<HashSet<ReportId>> = None;
+    let mut relist = Relist::default();
     let mut events = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
     while let Some(event) = events.next().await {
         let affected = match event {
             Ok(Event::Init) => {
-                seen = Some(HashSet::new());
+                relist.start();
                 BTreeSet::new()
             }
             Ok(Event::InitApply(ws) | Event::Apply(ws)) => {
                 let Some(id) = report_id(&ws) else { continue };
                 if ctx.is_ours(&ws) {
-                    if let Some(seen) = seen.as_mut() {
-                        seen.insert(id);
-                    }
+                    relist.saw(&id);
                     ctx.index_mut().apply_report(&ws)
                 } else {
                     // Not ours, or no longer: relabelled to another WDS.
@@ -100,13 +88,8 @@ pub async fn work_statuses(ctx: Arc<Context>) {
                 None => continue,
             },
             Ok(Event::InitDone) => {
-                let seen = seen.take().unwrap_or_default();
                 let mut index = ctx.index_mut();
-                let gone: Vec<ReportId> = index
-                    .report_ids()
-                    .into_iter()
-                    .filter(|id| !seen.contains(id))
-                    .collect();
+                let gone = relist.finish(index.report_ids());
                 let affected = gone.iter().flat_map(|id| index.delete_report(id)).collect();
                 drop(index);
                 ctx.synced.send_modify(|s| s.work_statuses = true);
@@ -177,22 +160,20 @@ async fn workloads(ctx: Arc<Context>, (group, version, resource): (String, Strin
         namespace: o.metadata.namespace.clone().unwrap_or_default(),
         name: o.metadata.name.clone().unwrap_or_default(),
     };
-    let mut seen: Option<HashSet<ObjectKey>> = None;
+    let mut relist = Relist::default();
     let mut events = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
     while let Some(event) = events.next().await {
         match event {
-            Ok(Event::Init) => seen = Some(HashSet::new()),
+            Ok(Event::Init) => relist.start(),
             Ok(Event::InitApply(o) | Event::Apply(o)) => {
                 let key = key_of(&o);
                 let labels = o.metadata.labels.as_ref();
                 let labelled = labels.is_some_and(|l| {
                     l.contains_key(SINGLETON_STATUS_LABEL) || l.contains_key(MULTI_WEC_STATUS_LABEL)
                 });
-                if let Some(seen) = seen.as_mut() {
-                    seen.insert(key.clone());
-                }
+                relist.saw(&key);
                 // Only objects that are ours or that some Binding or WorkStatus
                 // names are kept: the watch sees every object of the resource.
                 if labelled || ctx.index().tracks(&key) {
@@ -210,12 +191,49 @@ async fn workloads(ctx: Arc<Context>, (group, version, resource): (String, Strin
             }
             Ok(Event::Delete(o)) => ctx.wds.forget_object(&key_of(&o)),
             Ok(Event::InitDone) => {
-                let seen = seen.take().unwrap_or_default();
+                let seen = relist.take_seen();
                 ctx.wds
                     .retain_resource(&group, &resource, |k| seen.contains(k));
             }
             Err(e) => tracing::warn!(%resource, error = %e, "workload watch failed; retrying"),
         }
+    }
+}
+
+/// What a watch saw while it (re)listed: whatever the index or the cache
+/// still knows that the list did not show was deleted while the watch was down.
+struct Relist<K> {
+    seen: Option<HashSet<K>>,
+}
+
+impl<K> Default for Relist<K> {
+    fn default() -> Self {
+        Self { seen: None }
+    }
+}
+
+impl<K: Clone + Eq + std::hash::Hash> Relist<K> {
+    /// A list begins (`Init`).
+    fn start(&mut self) {
+        self.seen = Some(HashSet::new());
+    }
+
+    /// An object arrived; counts only during a list.
+    fn saw(&mut self, key: &K) {
+        if let Some(seen) = self.seen.as_mut() {
+            seen.insert(key.clone());
+        }
+    }
+
+    /// The list is done (`InitDone`): what it showed.
+    fn take_seen(&mut self) -> HashSet<K> {
+        self.seen.take().unwrap_or_default()
+    }
+
+    /// The list is done (`InitDone`): those of `known` it did not show.
+    fn finish(&mut self, known: Vec<K>) -> Vec<K> {
+        let seen = self.take_seen();
+        known.into_iter().filter(|k| !seen.contains(k)).collect()
     }
 }
 
@@ -225,5 +243,27 @@ impl Context {
         labels
             .and_then(|l| l.get(ORIGIN_WDS_LABEL))
             .is_none_or(|origin| *origin == self.config.wds_name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Relist;
+
+    #[test]
+    fn what_a_relist_did_not_show_is_gone_and_events_outside_a_list_do_not_count() {
+        let mut relist = Relist::default();
+        relist.saw(&"before");
+        relist.start();
+        relist.saw(&"a");
+        relist.saw(&"b");
+        assert_eq!(
+            relist.finish(vec!["a", "b", "c", "before"]),
+            ["c", "before"]
+        );
+        assert!(
+            relist.take_seen().is_empty(),
+            "a finished list forgets what it saw"
+        );
     }
 }
