@@ -67,7 +67,7 @@ async fn a_configmap_update_swaps_and_a_bad_one_is_recorded_as_an_event() {
 
     let validator = new_validator(None, None);
     let active = ActivePolicy::new(initial(&validator, &source, &component("default")));
-    let served = Served::start(&env, &wds_name, active.clone());
+    let served = Running::serve(&env, &wds_name, active.clone());
     fleet
         .wait_all("the default policy's aggregate", |o| {
             o.is_multi_wec(&Fleet::aggregate(1))

@@ -39,7 +39,7 @@ async fn replacing_the_policy_file_moves_every_status_to_the_new_policy() {
 
     let validator = new_validator(None, None);
     let active = ActivePolicy::new(initial(&validator, &source, &component("default")));
-    let served = Served::start(&env, &wds_name, active.clone());
+    let served = Running::serve(&env, &wds_name, active.clone());
     fleet
         .wait_all("the default policy's aggregate", |o| {
             o.is_multi_wec(&Fleet::aggregate(1))
@@ -184,7 +184,7 @@ async fn rejected_modules_change_nothing() {
 
     let validator = new_validator(None, None);
     let active = ActivePolicy::new(initial(&validator, &path.display().to_string(), &default));
-    let served = Served::start(&env, &wds_name, active.clone());
+    let served = Running::serve(&env, &wds_name, active.clone());
     let aggregated = |o: &Observed| o.is_multi_wec(&Fleet::aggregate(1));
     fleet
         .wait_all("the default policy's aggregate", aggregated)

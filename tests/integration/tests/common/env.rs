@@ -12,6 +12,7 @@ use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::Value;
 use status_router::controller::metrics::Metrics;
 use status_router::controller::{Config, Controller, StartError};
+use status_router::hotswap::ActivePolicy;
 use status_router::kubestellar::{Binding, BindingSpec};
 use status_router::policy::{DEFAULT_POLICY, Policy, PolicyEngine};
 use tokio::sync::{Mutex, MutexGuard, oneshot};
@@ -172,7 +173,20 @@ impl Running {
             wds_name: wds_name.to_string(),
             workers,
         };
-        let controller = Controller::new(wds, its, policy, config);
+        Self::spawn(Controller::new(wds, its, policy, config))
+    }
+
+    /// Starts a controller serving a swappable policy.
+    pub fn serve(env: &Env, wds_name: &str, active: Arc<ActivePolicy>) -> Self {
+        let config = Config {
+            wds_name: wds_name.to_string(),
+            workers: 4,
+        };
+        let (wds, its) = (env.wds.clone(), env.its.clone());
+        Self::spawn(Controller::with_active_policy(wds, its, active, config))
+    }
+
+    fn spawn(controller: Controller) -> Self {
         let metrics = controller.metrics();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(controller.run(async move {
@@ -191,6 +205,13 @@ impl Running {
 
     pub fn reconciles(&self) -> u64 {
         self.metrics.reconciles.load(Relaxed)
+    }
+
+    /// No reconcile failed, for the policy or for anything else.
+    pub fn assert_no_errors(&self) {
+        let m = &self.metrics;
+        assert_eq!(m.reconcile_errors.load(Relaxed), 0, "metrics: {m:?}");
+        assert_eq!(m.policy_errors.load(Relaxed), 0, "metrics: {m:?}");
     }
 
     /// Stops the controller and waits until it has stopped.

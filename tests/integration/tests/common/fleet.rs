@@ -1,82 +1,15 @@
-//! Helpers of the hot-swap tests that run a controller: a controller serving
-//! a swappable [`ActivePolicy`], and a fleet of Deployments reported by two
-//! WECs whose statuses the policy decides.
+//! A fleet of Deployments reported by two WECs whose statuses the policy
+//! decides, for the hot-swap tests (which serve it with `Running::serve`).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use serde_json::Value;
-use status_router::controller::metrics::Metrics;
-use status_router::controller::{Config, Controller, StartError};
 use status_router::hotswap::ActivePolicy;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::*;
-
-// ----- a controller serving an ActivePolicy -----
-
-/// A controller running in-process with a swappable policy.
-pub struct Served {
-    metrics: Arc<Metrics>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), StartError>>>,
-}
-
-impl Served {
-    pub fn start(env: &Env, wds_name: &str, active: Arc<ActivePolicy>) -> Self {
-        let config = Config {
-            wds_name: wds_name.to_string(),
-            workers: 4,
-        };
-        let controller =
-            Controller::with_active_policy(env.wds.clone(), env.its.clone(), active, config);
-        let metrics = controller.metrics();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(controller.run(async move {
-            let _ = rx.await;
-        }));
-        Self {
-            metrics,
-            shutdown: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    /// No reconcile failed, for the policy or for anything else.
-    pub fn assert_no_errors(&self) {
-        let m = &self.metrics;
-        assert_eq!(m.reconcile_errors.load(Relaxed), 0, "metrics: {m:?}");
-        assert_eq!(m.policy_errors.load(Relaxed), 0, "metrics: {m:?}");
-    }
-
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(TIMEOUT, task)
-                .await
-                .expect("the controller stops in time")
-                .expect("the controller task does not panic")
-                .expect("the controller ran");
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
-// ----- a fleet of Deployments reported by two WECs -----
 
 /// `n` Deployments, each named by one Binding with both flags and two WECs
 /// that report different statuses: the default policy aggregates them.
