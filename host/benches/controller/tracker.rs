@@ -132,33 +132,31 @@ impl Tracker {
             }
             if last_print.elapsed() >= Duration::from_secs(10) {
                 last_print = Instant::now();
-                let counters = match ctl {
-                    Some(ctl) => ctl
-                        .counters()
-                        .await
-                        .map(|c| c.to_string())
-                        .unwrap_or_default(),
-                    None => String::new(),
-                };
+                let counters = counters_of(ctl).await;
                 eprintln!(
                     "  {phase}: {count}/{wanted} after {:.0?} {counters}",
                     start.elapsed()
                 );
             }
             if last_progress.elapsed() > STALL {
-                let counters = match ctl {
-                    Some(ctl) => ctl
-                        .counters()
-                        .await
-                        .map(|c| c.to_string())
-                        .unwrap_or_default(),
-                    None => String::new(),
-                };
+                let counters = counters_of(ctl).await;
                 bail!(
                     "{phase}: stalled at {count}/{wanted} for {STALL:?} (controller: {counters})"
                 );
             }
             let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
         }
+    }
+}
+
+/// The controller's counters as one line, or nothing when there is no controller.
+async fn counters_of(ctl: Option<&Ctl>) -> String {
+    match ctl {
+        Some(ctl) => ctl
+            .counters()
+            .await
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        None => String::new(),
     }
 }
