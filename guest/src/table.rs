@@ -11,8 +11,6 @@
 //! The WEC lists are treated as sets even if a caller sends duplicates, and the
 //! decision lists its WECs sorted.
 
-use std::collections::BTreeSet;
-
 /// The handler the table chooses, with the WECs it runs over (sorted, no duplicates).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -22,25 +20,31 @@ pub enum Route {
 }
 
 /// Applies the table to the OR-ed flags and the qualified WECs of each flag.
+///
+/// The lists are taken by value: a policy owns the request it was given, and
+/// sorting its lists in place costs no allocation, which matters on a path
+/// the controller runs for every reconcile.
 pub fn route(
     want_singleton: bool,
     want_multi_wec: bool,
-    singleton_wecs: &[String],
-    multi_wec_wecs: &[String],
+    singleton_wecs: Vec<String>,
+    multi_wec_wecs: Vec<String>,
 ) -> Route {
-    let singleton = as_set(singleton_wecs);
-    let multi = as_set(multi_wec_wecs);
+    let wecs = qualified(
+        want_singleton,
+        want_multi_wec,
+        singleton_wecs,
+        multi_wec_wecs,
+    );
     match (want_singleton, want_multi_wec) {
-        (true, true) => singleton_if_one(singleton.union(&multi).cloned().collect()),
-        (true, false) => Route::Singleton(singleton.into_iter().collect()),
-        (false, true) => singleton_if_one(multi),
+        (true, false) => Route::Singleton(wecs),
+        (_, true) => singleton_if_one(wecs),
         (false, false) => Route::None,
     }
 }
 
 /// One WEC is a singleton whatever the flags asked for; more (or none) is multi-WEC.
-pub fn singleton_if_one(wecs: BTreeSet<String>) -> Route {
-    let wecs: Vec<String> = wecs.into_iter().collect();
+pub fn singleton_if_one(wecs: Vec<String>) -> Route {
     if wecs.len() == 1 {
         Route::Singleton(wecs)
     } else {
@@ -48,9 +52,33 @@ pub fn singleton_if_one(wecs: BTreeSet<String>) -> Route {
     }
 }
 
-/// The WECs of a list as a sorted set.
-pub fn as_set(wecs: &[String]) -> BTreeSet<String> {
-    wecs.iter().cloned().collect()
+/// The WECs of a list as a set: sorted, without duplicates.
+pub fn as_set(mut wecs: Vec<String>) -> Vec<String> {
+    wecs.sort_unstable();
+    wecs.dedup();
+    wecs
+}
+
+/// The union of the qualified WECs of the flags that are set, as a set:
+/// destinations of a flag that is not set do not qualify.
+pub fn qualified(
+    want_singleton: bool,
+    want_multi_wec: bool,
+    singleton_wecs: Vec<String>,
+    multi_wec_wecs: Vec<String>,
+) -> Vec<String> {
+    match (want_singleton, want_multi_wec) {
+        (true, true) => union(singleton_wecs, multi_wec_wecs),
+        (true, false) => as_set(singleton_wecs),
+        (false, true) => as_set(multi_wec_wecs),
+        (false, false) => Vec::new(),
+    }
+}
+
+/// The union of two WEC lists, as a set.
+pub fn union(mut a: Vec<String>, b: Vec<String>) -> Vec<String> {
+    a.extend(b);
+    as_set(a)
 }
 
 #[cfg(test)]
@@ -62,8 +90,8 @@ mod tests {
         route(
             singleton.is_some(),
             multi.is_some(),
-            &list(singleton),
-            &list(multi),
+            list(singleton),
+            list(multi),
         )
     }
 
@@ -106,7 +134,7 @@ mod tests {
     #[test]
     fn no_flag_is_none_even_with_wecs() {
         assert_eq!(
-            route(false, false, &wecs(&["wec1"]), &wecs(&["wec2"])),
+            route(false, false, wecs(&["wec1"]), wecs(&["wec2"])),
             Route::None
         );
     }

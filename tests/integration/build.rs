@@ -1,4 +1,5 @@
-//! Builds every policy component, and the misbehaving test policy, for the tests.
+//! Builds every policy component, and the test-only policies, for the tests
+//! and the `contract_floor` benchmark.
 
 fn main() {
     xtask::rerun_if_policy_sources_change();
@@ -8,6 +9,7 @@ fn main() {
     let mut policies = xtask::POLICIES.to_vec();
     policies.push(("misbehaving-policy", "misbehaving"));
     policies.push(("always-trap-policy", "always-trap"));
+    policies.push(("noop-policy", "noop"));
     if let Err(e) = xtask::build_policies(&policies, true, &out_dir) {
         panic!("cannot build the policy components for the tests: {e}");
     }

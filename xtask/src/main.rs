@@ -17,7 +17,7 @@ tasks:
   control-plane    build (once) and cache kube-apiserver and etcd
   test             setup, then every test: unit, policy and integration
   demo             setup, then the local demo with the embedded default policy
-  bench            run the benchmarks";
+  bench            setup, then every benchmark (see BENCHMARKS.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,7 +33,10 @@ fn main() -> ExitCode {
             .and_then(|()| build_all_policies())
             .and_then(|()| control_plane())
             .and_then(|()| demo()),
-        Some("bench") => setup().and_then(|()| cargo(&["bench", "-p", "status-router"])),
+        Some("bench") => setup()
+            .and_then(|()| control_plane())
+            .and_then(|()| cargo(&["bench", "-p", "status-router"]))
+            .and_then(|()| cargo(&["bench", "-p", "integration-tests"])),
         _ => {
             eprintln!("{}", USAGE.replace("{WASM_TARGET}", WASM_TARGET));
             return ExitCode::from(2);

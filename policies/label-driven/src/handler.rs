@@ -11,9 +11,7 @@
 //! string) behaves as `auto` rather than `none`: a typo must not silently
 //! remove a status that the default table would have written.
 
-use std::collections::BTreeSet;
-
-use default_policy::table::{self, Route, as_set};
+use default_policy::table::{self, Route};
 
 use crate::lookup;
 
@@ -60,33 +58,34 @@ pub fn route(
     handler: Handler,
     want_singleton: bool,
     want_multi_wec: bool,
-    singleton_wecs: &[String],
-    multi_wec_wecs: &[String],
+    singleton_wecs: Vec<String>,
+    multi_wec_wecs: Vec<String>,
 ) -> Route {
     if !want_singleton && !want_multi_wec {
         return Route::None;
     }
-    let union = || {
-        let mut u = BTreeSet::new();
-        if want_singleton {
-            u.extend(as_set(singleton_wecs));
-        }
-        if want_multi_wec {
-            u.extend(as_set(multi_wec_wecs));
-        }
-        u.into_iter().collect()
-    };
     match handler {
-        // With U of other than one WEC the host clears, as KubeStellar does.
-        Handler::Singleton => Route::Singleton(union()),
-        Handler::MultiWec => Route::MultiWec(union()),
-        Handler::OptOut => Route::None,
         Handler::Auto => table::route(
             want_singleton,
             want_multi_wec,
             singleton_wecs,
             multi_wec_wecs,
         ),
+        Handler::OptOut => Route::None,
+        // With U of other than one WEC the host clears, as KubeStellar does.
+        Handler::Singleton | Handler::MultiWec => {
+            let wecs = table::qualified(
+                want_singleton,
+                want_multi_wec,
+                singleton_wecs,
+                multi_wec_wecs,
+            );
+            if handler == Handler::Singleton {
+                Route::Singleton(wecs)
+            } else {
+                Route::MultiWec(wecs)
+            }
+        }
     }
 }
 
@@ -110,8 +109,8 @@ mod tests {
             handler,
             singleton.is_some(),
             multi.is_some(),
-            &list(singleton),
-            &list(multi),
+            list(singleton),
+            list(multi),
         )
     }
 
@@ -149,7 +148,7 @@ mod tests {
             Handler::OptOut,
             Handler::Auto,
         ] {
-            let d = route(h, false, false, &wecs(&["wec1"]), &wecs(&["wec2"]));
+            let d = route(h, false, false, wecs(&["wec1"]), wecs(&["wec2"]));
             assert_eq!(d, Route::None, "{h:?}");
         }
     }
@@ -195,7 +194,7 @@ mod tests {
         ];
         for (s, m) in cases {
             let list = |w: Option<&[&str]>| wecs(w.unwrap_or_default());
-            let want = table::route(s.is_some(), m.is_some(), &list(s), &list(m));
+            let want = table::route(s.is_some(), m.is_some(), list(s), list(m));
             assert_eq!(decide(Handler::Auto, s, m), want, "{s:?} {m:?}");
         }
     }
@@ -206,16 +205,16 @@ mod tests {
             Handler::MultiWec,
             true,
             false,
-            &wecs(&["wec1"]),
-            &wecs(&["wec2"]),
+            wecs(&["wec1"]),
+            wecs(&["wec2"]),
         );
         assert_eq!(d, Route::MultiWec(wecs(&["wec1"])));
         let d = route(
             Handler::Singleton,
             false,
             true,
-            &wecs(&["wec1"]),
-            &wecs(&["wec2"]),
+            wecs(&["wec1"]),
+            wecs(&["wec2"]),
         );
         assert_eq!(d, Route::Singleton(wecs(&["wec2"])));
     }

@@ -45,6 +45,10 @@ mod component {
 
     use crate::handler::{Handler, route};
 
+    // Small-block free lists: see `default_policy::pool`.
+    #[global_allocator]
+    static ALLOC: default_policy::pool::Pool = default_policy::pool::Pool::new();
+
     struct LabelDriven;
 
     impl Guest for LabelDriven {
@@ -54,8 +58,8 @@ mod component {
                 handler,
                 req.want_singleton_reported_state,
                 req.want_multi_wec_reported_state,
-                &req.singleton_wecs,
-                &req.multi_wec_wecs,
+                req.singleton_wecs,
+                req.multi_wec_wecs,
             ) {
                 Route::Singleton(wecs) => Decision::Singleton(wecs),
                 Route::MultiWec(wecs) => Decision::MultiWec(wecs),

@@ -20,9 +20,7 @@
 //! decision, which this policy never makes, so a call means a misuse and must
 //! say so rather than invent a status.
 
-use std::collections::BTreeSet;
-
-use default_policy::table::as_set;
+use default_policy::table::qualified;
 
 /// What `aggregate` answers, whoever calls it.
 pub const AGGREGATE_ERROR: &str = "strict-singleton never aggregates: it only copies the status \
@@ -32,20 +30,18 @@ pub const AGGREGATE_ERROR: &str = "strict-singleton never aggregates: it only co
 pub fn decide_wec(
     want_singleton: bool,
     want_multi_wec: bool,
-    singleton_wecs: &[String],
-    multi_wec_wecs: &[String],
+    singleton_wecs: Vec<String>,
+    multi_wec_wecs: Vec<String>,
 ) -> Option<String> {
-    // Destinations of a flag that is not set do not qualify, as in the default table.
-    let mut counted = BTreeSet::new();
-    if want_singleton {
-        counted.extend(as_set(singleton_wecs));
-    }
-    if want_multi_wec {
-        counted.extend(as_set(multi_wec_wecs));
-    }
     // No flag set leaves W empty, so it falls into the `none` case too.
+    let mut counted = qualified(
+        want_singleton,
+        want_multi_wec,
+        singleton_wecs,
+        multi_wec_wecs,
+    );
     match counted.len() {
-        1 => counted.pop_first(),
+        1 => counted.pop(),
         _ => None,
     }
 }
@@ -64,6 +60,10 @@ mod component {
         Decision, Guest, ReportedStatus, Request, WorkloadRef,
     };
 
+    // Small-block free lists: see `default_policy::pool`.
+    #[global_allocator]
+    static ALLOC: default_policy::pool::Pool = default_policy::pool::Pool::new();
+
     struct StrictSingleton;
 
     impl Guest for StrictSingleton {
@@ -71,8 +71,8 @@ mod component {
             match crate::decide_wec(
                 req.want_singleton_reported_state,
                 req.want_multi_wec_reported_state,
-                &req.singleton_wecs,
-                &req.multi_wec_wecs,
+                req.singleton_wecs,
+                req.multi_wec_wecs,
             ) {
                 Some(wec) => Decision::Singleton(vec![wec]),
                 None => Decision::None,
@@ -103,15 +103,15 @@ mod tests {
         decide_wec(
             singleton.is_some(),
             multi.is_some(),
-            &list(singleton),
-            &list(multi),
+            list(singleton),
+            list(multi),
         )
     }
 
     #[test]
     fn no_flag_is_none_even_with_wecs() {
         assert_eq!(
-            decide_wec(false, false, &wecs(&["wec1"]), &wecs(&["wec1"])),
+            decide_wec(false, false, wecs(&["wec1"]), wecs(&["wec1"])),
             None
         );
     }
@@ -151,9 +151,9 @@ mod tests {
     #[test]
     fn the_flag_that_is_not_set_does_not_count_its_wecs() {
         // Only the multi-WEC list has a flag; the singleton list is ignored.
-        let d = decide_wec(false, true, &wecs(&["wec2"]), &wecs(&["wec1"]));
+        let d = decide_wec(false, true, wecs(&["wec2"]), wecs(&["wec1"]));
         assert_eq!(d, Some("wec1".to_string()));
-        let d = decide_wec(true, false, &wecs(&["wec1"]), &wecs(&["wec2", "wec3"]));
+        let d = decide_wec(true, false, wecs(&["wec1"]), wecs(&["wec2", "wec3"]));
         assert_eq!(d, Some("wec1".to_string()));
     }
 

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 /// The component built from a policy crate by this crate's build script:
-/// `default`, `strict-singleton`, `label-driven` or `misbehaving`.
+/// `default`, `strict-singleton`, `label-driven`, or the test-only
+/// `misbehaving`, `always-trap` and `noop`.
 pub fn policy_path(stem: &str) -> PathBuf {
     Path::new(env!("OUT_DIR")).join(format!("{stem}.wasm"))
 }
