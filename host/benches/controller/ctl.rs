@@ -144,6 +144,9 @@ impl Ctl {
             .stdin(Stdio::null())
             .spawn()
             .with_context(|| format!("start {}", binary.display()))?;
+        if opts.pin {
+            crate::procs::pin(child.id(), 1).context("pin the controller to CPU 1")?;
+        }
         let ctl = Ctl::Child { child, metrics };
         // Until the metrics endpoint answers, the controller is not up.
         let t = Instant::now();

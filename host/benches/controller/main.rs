@@ -12,6 +12,9 @@
 //!   --concurrency 48       BENCH_CONCURRENCY  requests in flight for setup and ITS updates
 //!   --paced-rate 50        BENCH_PACED_RATE   updates per second in the paced latency phase
 //!   --paced-count 500      BENCH_PACED_COUNT  objects updated in the paced phase (at most N)
+//!   --rounds 3             BENCH_ROUNDS       rounds of D and E (the verdict uses their medians)
+//!   --pin                  BENCH_PIN=1        the WDS API server and etcd on CPU 0, everything
+//!                                             else (ITS API server, bench, controller) on CPU 1
 //!   --inproc               BENCH_INPROC=1     run the controller in this process, not as
 //!                                             the `status-router run` child process
 //!
@@ -26,6 +29,7 @@
 //!   C. paced: update `paced-count` WorkStatuses at `paced-rate`/s, far below
 //!      saturation, for the steady-state latency;
 //!   (the controller's counters, peak RSS (VmHWM) and CPU are read, then it stops)
+//!   then `rounds` times, D then E, each round with values of its own:
 //!   D. bare loop: the same JSON patch `add /status` through the status
 //!      subresource as the controller, on the same N Deployments, with
 //!      `workers` requests in flight; writes/s = N / (last ack - first sent);
@@ -41,6 +45,7 @@ mod objects;
 mod output;
 mod phases;
 mod procs;
+mod rounds;
 mod stats;
 mod tracker;
 
@@ -68,6 +73,8 @@ struct Options {
     concurrency: usize,
     paced_rate: f64,
     paced_count: usize,
+    rounds: usize,
+    pin: bool,
     inproc: bool,
 }
 
@@ -79,6 +86,8 @@ fn options() -> anyhow::Result<Options> {
         concurrency: 48,
         paced_rate: 50.0,
         paced_count: 500,
+        rounds: 3,
+        pin: env("BENCH_PIN").is_some_and(|v| v != "0"),
         inproc: env("BENCH_INPROC").is_some_and(|v| v != "0"),
     };
     let mut set = |key: &str, value: &str| -> anyhow::Result<()> {
@@ -97,6 +106,7 @@ fn options() -> anyhow::Result<Options> {
             "concurrency" => o.concurrency = value.parse().context("--concurrency")?,
             "paced-rate" => o.paced_rate = value.parse().context("--paced-rate")?,
             "paced-count" => o.paced_count = value.parse().context("--paced-count")?,
+            "rounds" => o.rounds = value.parse().context("--rounds")?,
             _ => bail!("unknown option --{key}"),
         }
         Ok(())
@@ -107,6 +117,7 @@ fn options() -> anyhow::Result<Options> {
         ("BENCH_CONCURRENCY", "concurrency"),
         ("BENCH_PACED_RATE", "paced-rate"),
         ("BENCH_PACED_COUNT", "paced-count"),
+        ("BENCH_ROUNDS", "rounds"),
     ] {
         if let Some(value) = env(var) {
             set(key, &value)?;
@@ -118,6 +129,7 @@ fn options() -> anyhow::Result<Options> {
             // What `cargo bench` passes to a harness = false binary.
             "--bench" => {}
             "--inproc" => o.inproc = true,
+            "--pin" => o.pin = true,
             _ => {
                 let Some(opt) = arg.strip_prefix("--") else {
                     bail!(
@@ -138,6 +150,7 @@ fn options() -> anyhow::Result<Options> {
     }
     o.workers = o.workers.max(1);
     o.concurrency = o.concurrency.max(1);
+    o.rounds = o.rounds.max(1);
     Ok(o)
 }
 
@@ -150,12 +163,18 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         println!(
-            "controller throughput: N = {:?}, workers {}, setup/update concurrency {}, paced {} at {}/s, controller {}",
+            "controller throughput: N = {:?}, workers {}, setup/update concurrency {}, paced {} at {}/s, {} rounds of D and E, {}, controller {}",
             opts.ns,
             opts.workers,
             opts.concurrency,
             opts.paced_count,
             opts.paced_rate,
+            opts.rounds,
+            if opts.pin {
+                "pinned (WDS API server + etcd on CPU 0, the rest on CPU 1)"
+            } else {
+                "not pinned"
+            },
             if opts.inproc {
                 "in-process"
             } else {

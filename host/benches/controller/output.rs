@@ -8,6 +8,12 @@ pub fn mib(kib: Option<u64>) -> String {
     kib.map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
 }
 
+/// A median, then every round's figure: `1 154 (1 120, 1 154, 1 201)`.
+fn rounds(median: f64, each: impl Iterator<Item = f64>) -> String {
+    let each: Vec<String> = each.map(|x| format!("{x:.0}")).collect();
+    format!("{median:.0} ({})", each.join(", "))
+}
+
 pub fn print_result(r: &RunResult) {
     println!(
         "N = {} done in {:.0?} (setup {:.0?}); controller peak RSS {} (RSS {} after C), catch-up controller {}; bench process VmHWM {} (VmRSS {})",
@@ -16,7 +22,7 @@ pub fn print_result(r: &RunResult) {
         r.setup,
         mib(r.controller_hwm_kib),
         mib(r.controller_rss_kib),
-        mib(r.catchup_hwm_kib),
+        mib(r.catch_up_hwm_kib()),
         mib(Some(r.bench_hwm_kib.0)),
         mib(Some(r.bench_hwm_kib.1)),
     );
@@ -32,7 +38,12 @@ pub fn print_summary(opts: &Options, results: &[RunResult]) {
     } else {
         "status-router child process"
     };
-    println!("\n## Controller throughput ({} workers)\n", opts.workers);
+    println!(
+        "\n## Controller throughput ({} workers, {}; D and E: medians of {} rounds)\n",
+        opts.workers,
+        if opts.pin { "pinned" } else { "not pinned" },
+        opts.rounds
+    );
     let header = [
         "",
         "first sync (A)",
@@ -64,10 +75,10 @@ pub fn print_summary(opts: &Options, results: &[RunResult]) {
             format!("{:.0}", r.burst_rate),
             format!("{:.0} / {:.0} / {:.0} ms", l.p50, l.p99, l.max),
             format!("{:.1} / {:.1} / {:.1} ms", p.p50, p.p99, p.max),
-            format!("{:.0}", r.bare_rate),
-            format!("{:.0}%", 100.0 * r.burst_rate / r.bare_rate),
-            format!("{:.0}", r.catchup_rate),
-            format!("{:.0}%", 100.0 * r.catchup_rate / r.bare_rate),
+            rounds(r.bare_rate(), r.bare.iter().map(|d| d.rate)),
+            format!("{:.0}%", 100.0 * r.burst_rate / r.bare_rate()),
+            rounds(r.catch_up_rate(), r.catch_up.iter().map(|e| e.rate)),
+            format!("{:.0}%", 100.0 * r.catch_up_rate() / r.bare_rate()),
             format!("{} / {}", r.counters.status_writes, r.counters.label_writes),
             format!(
                 "{} reconcile, {} policy",
@@ -88,10 +99,10 @@ pub fn print_summary(opts: &Options, results: &[RunResult]) {
         println!(
             "  N = {}: throughput burst {:.0}% ({}), catch-up {:.0}% ({}); p99 paced {:.1} ms ({}), p99 burst {:.0} ms ({})",
             r.n,
-            100.0 * r.burst_rate / r.bare_rate,
-            verdict(r.burst_rate >= 0.9 * r.bare_rate),
-            100.0 * r.catchup_rate / r.bare_rate,
-            verdict(r.catchup_rate >= 0.9 * r.bare_rate),
+            100.0 * r.burst_rate / r.bare_rate(),
+            verdict(r.burst_rate >= 0.9 * r.bare_rate()),
+            100.0 * r.catch_up_rate() / r.bare_rate(),
+            verdict(r.catch_up_rate() >= 0.9 * r.bare_rate()),
             r.paced_latency.p99,
             verdict(r.paced_latency.p99 < 100.0),
             r.burst_latency.p99,

@@ -1,21 +1,19 @@
-//! One size N: a fresh control plane, the untimed setup, then phases A to E
-//! (described in main.rs), each printing its figures as it ends.
+//! One size N: a fresh control plane, the untimed setup, then phases A to C
+//! and the rounds of D and E (described in main.rs), each printing its
+//! figures as it ends.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
-use serde_json::{Value, json};
+use kube::api::{Api, PostParams};
 use status_router::kubestellar::{Binding, WorkStatus, crds_yaml};
 
 use crate::ctl::{Counters, Ctl};
-use crate::objects::{
-    binding, create_namespace, deployment, deployment_status, name, report, run_bounded,
-    work_status,
-};
+use crate::objects::{binding, create_namespace, deployment, report, run_bounded, work_status};
 use crate::procs::{CpuReport, ProcSet, proc_status_kib};
+use crate::rounds::{BareRound, Bench, CatchUpRound, median};
 use crate::stats::Stats;
 use crate::tracker::Tracker;
 use crate::{NAMESPACE, Options, PER_BINDING, WEC};
@@ -40,14 +38,27 @@ pub struct RunResult {
     pub controller_rss_kib: Option<u64>,
     pub bench_hwm_kib: (u64, u64),
     pub burst_cpu: CpuReport,
-    pub bare_rate: f64,
-    pub bare_seen_rate: f64,
-    pub bare_cpu: CpuReport,
-    pub catchup_from_start: Duration,
-    pub catchup_rate: f64,
-    pub catchup_counters: Counters,
-    pub catchup_hwm_kib: Option<u64>,
-    pub catchup_cpu: CpuReport,
+    /// D, one entry per round.
+    pub bare: Vec<BareRound>,
+    /// E, one entry per round, interleaved with D's.
+    pub catch_up: Vec<CatchUpRound>,
+}
+
+impl RunResult {
+    /// The median of the bare loop's rounds, writes/s.
+    pub fn bare_rate(&self) -> f64 {
+        median(self.bare.iter().map(|r| r.rate).collect())
+    }
+
+    /// The median of the catch-up rounds, writes/s.
+    pub fn catch_up_rate(&self) -> f64 {
+        median(self.catch_up.iter().map(|r| r.rate).collect())
+    }
+
+    /// The highest peak RSS of the catch-up controllers.
+    pub fn catch_up_hwm_kib(&self) -> Option<u64> {
+        self.catch_up.iter().filter_map(|r| r.hwm_kib).max()
+    }
 }
 
 pub async fn run_size(opts: &Options, n: usize) -> anyhow::Result<RunResult> {
@@ -61,6 +72,9 @@ pub async fn run_size(opts: &Options, n: usize) -> anyhow::Result<RunResult> {
     let wds = plane.wds_client().await?;
     let its = plane.its_client().await?;
     let procs = ProcSet::of_plane(&plane);
+    if opts.pin {
+        procs.pin()?;
+    }
 
     // --- setup (not timed in the results)
     let t = Instant::now();
@@ -204,74 +218,23 @@ pub async fn run_size(opts: &Options, n: usize) -> anyhow::Result<RunResult> {
     ctl.stop().await;
     let procs = procs.without("controller");
 
-    // --- D: bare loop, with the controller's concurrency
-    tracker.arm(4, 0..n);
-    let ar = ApiResource::erase::<Deployment>(&());
-    let dynamic: Api<DynamicObject> = Api::namespaced_with(wds.clone(), NAMESPACE, &ar);
-    let params = PatchParams {
-        field_manager: Some("status-router-bench".into()),
-        ..PatchParams::default()
+    // --- D and E, interleaved rounds; each round writes values of its own.
+    let bench = Bench {
+        opts,
+        plane: &plane,
+        wds: wds.clone(),
+        its: its.clone(),
+        statuses: statuses.clone(),
+        tracker: &tracker,
+        procs,
+        n,
     };
-    let cpu0 = procs.sample();
-    let first_sent = Instant::now();
-    run_bounded(n, opts.workers, "bare status patches", |i| {
-        let api = dynamic.clone();
-        let params = params.clone();
-        async move {
-            let ops = json!([{"op": "add", "path": "/status", "value": deployment_status(4)}]);
-            let ops: json_patch::Patch = serde_json::from_value(ops)?;
-            api.patch_status(&name(i), &params, &Patch::Json::<Value>(ops))
-                .await?;
-            Ok(())
-        }
-    })
-    .await?;
-    let bare_span = first_sent.elapsed();
-    r.bare_cpu = procs.sample().since(&cpu0).report(bare_span);
-    r.bare_rate = n as f64 / bare_span.as_secs_f64();
-    tracker.wait_all("D bare (watch)", None).await?;
-    let last_seen = tracker
-        .seen()
-        .iter()
-        .flatten()
-        .max()
-        .copied()
-        .expect("n > 0");
-    r.bare_seen_rate = n as f64 / (last_seen - first_sent).as_secs_f64();
-    println!(
-        "D bare loop ({} in flight): {:.0} writes/s acknowledged ({:.1?}), {:.0}/s seen on the watch",
-        opts.workers, r.bare_rate, bare_span, r.bare_seen_rate
-    );
-    println!("  CPU during D: {}", r.bare_cpu);
-
-    // --- E: catch-up after a restart
-    run_bounded(n, c, "update WorkStatuses (controller down)", |i| {
-        let api = statuses.clone();
-        async move { report(&api, i, 5).await }
-    })
-    .await?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    tracker.arm(5, 0..n);
-    let t = Instant::now();
-    let ctl = Ctl::start(opts, &plane, wds.clone(), its.clone()).await?;
-    let procs = procs.with(ctl.pid(), "controller");
-    let cpu0 = procs.sample();
-    tracker.wait_all("E catch-up", Some(&ctl)).await?;
-    r.catchup_from_start = t.elapsed();
-    let seen = tracker.seen();
-    let first = seen.iter().flatten().min().copied().expect("n > 0");
-    let last = seen.iter().flatten().max().copied().expect("n > 0");
-    r.catchup_rate = n as f64 / (last - first).as_secs_f64().max(1e-6);
-    r.catchup_cpu = procs.sample().since(&cpu0).report(r.catchup_from_start);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    r.catchup_counters = ctl.counters().await?;
-    r.catchup_hwm_kib = ctl.vm_hwm_kib();
-    ctl.stop().await;
-    println!(
-        "E catch-up: {n} statuses {:.1?} after the controller's start, {:.0} writes/s from the first to the last; {}",
-        r.catchup_from_start, r.catchup_rate, r.catchup_counters
-    );
-    println!("  CPU during E: {}", r.catchup_cpu);
+    for round in 1..=opts.rounds {
+        let value = 10 * round as i64;
+        r.bare.push(bench.bare_round(round, value).await?);
+        r.catch_up
+            .push(bench.catch_up_round(round, value + 1).await?);
+    }
 
     watch.abort();
     drop(plane);

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, bail};
+
 pub fn proc_status_kib(pid: &str, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = text.lines().find(|l| l.starts_with(&format!("{field}:")))?;
@@ -19,6 +21,28 @@ pub fn proc_cpu_secs(pid: u32) -> Option<f64> {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     Some(ticks as f64 / hz)
+}
+
+/// Pins every thread of `pid` to `cpu`; the threads it starts later inherit it.
+pub fn pin(pid: u32, cpu: usize) -> anyhow::Result<()> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("list the threads of pid {pid}"))?;
+    for task in tasks {
+        let tid: libc::pid_t = task?.file_name().to_string_lossy().parse()?;
+        // SAFETY: cpu_set_t is plain data, zeroed is a valid empty set, and
+        // CPU_SET writes inside it (cpu < CPU_SETSIZE is checked by the caller).
+        let rc = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set)
+        };
+        let err = std::io::Error::last_os_error();
+        // A thread may exit between the listing and the call.
+        if rc != 0 && err.raw_os_error() != Some(libc::ESRCH) {
+            bail!("pin thread {tid} of pid {pid} to CPU {cpu}: {err}");
+        }
+    }
+    Ok(())
 }
 
 /// Busy and total jiffies of the whole machine.
@@ -70,6 +94,25 @@ impl ProcSet {
             v.push((name.into(), pid));
         }
         ProcSet(v)
+    }
+
+    /// `--pin`: the WDS API server and etcd on CPU 0, the rest (the ITS API
+    /// server, this process, and the controller it starts) on CPU 1, so that
+    /// the server both writers load has a core of its own, as in production.
+    pub fn pin(&self) -> anyhow::Result<()> {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cpus < 2 {
+            bail!("--pin needs 2 CPUs, this machine has {cpus}");
+        }
+        for (name, pid) in &self.0 {
+            let cpu = if matches!(name.as_str(), "etcd" | "wds-apiserver") {
+                0
+            } else {
+                1
+            };
+            pin(*pid, cpu).with_context(|| format!("pin {name}"))?;
+        }
+        Ok(())
     }
 
     pub fn without(&self, name: &str) -> ProcSet {

@@ -62,6 +62,30 @@ impl Tracker {
         self.state.lock().unwrap().seen.clone()
     }
 
+    /// When the first wanted object was seen with the target value.
+    pub fn first_seen(&self) -> Option<Instant> {
+        self.state
+            .lock()
+            .unwrap()
+            .seen
+            .iter()
+            .flatten()
+            .min()
+            .copied()
+    }
+
+    /// When the last wanted object was seen with the target value.
+    pub fn last_seen(&self) -> Option<Instant> {
+        self.state
+            .lock()
+            .unwrap()
+            .seen
+            .iter()
+            .flatten()
+            .max()
+            .copied()
+    }
+
     pub async fn watch(self: Arc<Self>, api: Api<Deployment>) {
         let mut events = watcher::watcher(api, watcher::Config::default())
             .default_backoff()
