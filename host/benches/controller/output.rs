@@ -97,12 +97,13 @@ pub fn print_summary(opts: &Options, results: &[RunResult]) {
     for r in results {
         let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
         println!(
-            "  N = {}: throughput burst {:.0}% ({}), catch-up {:.0}% ({}); p99 paced {:.1} ms ({}), p99 burst {:.0} ms ({})",
+            "  N = {}: throughput burst {:.0}% ({}), catch-up {:.0}% ({}; {:.0}% against D measured as E, first to last seen); p99 paced {:.1} ms ({}), p99 burst {:.0} ms ({})",
             r.n,
             100.0 * r.burst_rate / r.bare_rate(),
             verdict(r.burst_rate >= 0.9 * r.bare_rate()),
             100.0 * r.catch_up_rate() / r.bare_rate(),
             verdict(r.catch_up_rate() >= 0.9 * r.bare_rate()),
+            100.0 * r.catch_up_rate() / r.bare_first_to_last_rate(),
             r.paced_latency.p99,
             verdict(r.paced_latency.p99 < 100.0),
             r.burst_latency.p99,

@@ -50,6 +50,11 @@ impl RunResult {
         median(self.bare.iter().map(|r| r.rate).collect())
     }
 
+    /// The median of the bare loop's rounds measured as E is (first to last seen).
+    pub fn bare_first_to_last_rate(&self) -> f64 {
+        median(self.bare.iter().map(|r| r.first_to_last_rate).collect())
+    }
+
     /// The median of the catch-up rounds, writes/s.
     pub fn catch_up_rate(&self) -> f64 {
         median(self.catch_up.iter().map(|r| r.rate).collect())

@@ -23,6 +23,13 @@ pub fn proc_cpu_secs(pid: u32) -> Option<f64> {
     Some(ticks as f64 / hz)
 }
 
+/// The machine's CPUs, whatever this process is pinned to (which
+/// `available_parallelism` would report).
+pub fn online_cpus() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize
+}
+
 /// Pins every thread of `pid` to `cpu`; the threads it starts later inherit it.
 pub fn pin(pid: u32, cpu: usize) -> anyhow::Result<()> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -100,7 +107,7 @@ impl ProcSet {
     /// server, this process, and the controller it starts) on CPU 1, so that
     /// the server both writers load has a core of its own, as in production.
     pub fn pin(&self) -> anyhow::Result<()> {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cpus = online_cpus();
         if cpus < 2 {
             bail!("--pin needs 2 CPUs, this machine has {cpus}");
         }
@@ -164,7 +171,7 @@ impl std::fmt::Display for CpuReport {
         for (name, cpu) in &self.procs {
             write!(f, "{name} {cpu:.1}s ({:.0}%), ", 100.0 * cpu / secs)?;
         }
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let cores = online_cpus() as f64;
         write!(
             f,
             "ours {ours:.1}s of {:.1}s x {cores} cores; machine busy {:.0}%",

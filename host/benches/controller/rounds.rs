@@ -34,8 +34,12 @@ pub struct Bench<'a> {
 pub struct BareRound {
     /// Writes acknowledged per second.
     pub rate: f64,
-    /// Writes per second as this process's watch saw them.
+    /// Writes per second as this process's watch saw them, from the first
+    /// write sent to the last seen.
     pub seen_rate: f64,
+    /// Writes per second from the first to the last seen on the watch: the
+    /// way E is measured, so `E / this` is the ratio with no ramp-up in D.
+    pub first_to_last_rate: f64,
     pub span: Duration,
     pub cpu: CpuReport,
 }
@@ -90,16 +94,18 @@ impl Bench<'_> {
         let span = first_sent.elapsed();
         let cpu = self.procs.sample().since(&cpu0).report(span);
         self.tracker.wait_all("D bare (watch)", None).await?;
-        let last_seen = self.tracker.last_seen().expect("n > 0");
+        let (first_seen, last_seen) = (self.tracker.first_seen(), self.tracker.last_seen());
+        let (first_seen, last_seen) = (first_seen.expect("n > 0"), last_seen.expect("n > 0"));
         let r = BareRound {
             rate: n as f64 / span.as_secs_f64(),
             seen_rate: n as f64 / (last_seen - first_sent).as_secs_f64(),
+            first_to_last_rate: n as f64 / (last_seen - first_seen).as_secs_f64().max(1e-6),
             span,
             cpu,
         };
         println!(
-            "D{round} bare loop ({} in flight): {:.0} writes/s acknowledged ({:.1?}), {:.0}/s seen on the watch",
-            self.opts.workers, r.rate, r.span, r.seen_rate
+            "D{round} bare loop ({} in flight): {:.0} writes/s acknowledged ({:.1?}), {:.0}/s seen on the watch, {:.0}/s from the first to the last seen",
+            self.opts.workers, r.rate, r.span, r.seen_rate, r.first_to_last_rate
         );
         println!("  CPU during D{round}: {}", r.cpu);
         Ok(r)
