@@ -13,4 +13,11 @@ fn main() {
     if let Err(e) = xtask::build_policies(&policies, true, &out_dir) {
         panic!("cannot build the policy components for the tests: {e}");
     }
+
+    // The contract's floor: a policy written as a core module by hand.
+    let wat = std::path::Path::new("../guests/handwritten-noop.wat");
+    let core = wat::parse_file(wat).unwrap_or_else(|e| panic!("assemble {wat:?}: {e}"));
+    let component = xtask::componentize_core(core).unwrap_or_else(|e| panic!("{e}"));
+    let out = out_dir.join("handwritten-noop.wasm");
+    std::fs::write(&out, component).unwrap_or_else(|e| panic!("write {out:?}: {e}"));
 }

@@ -157,6 +157,39 @@ pub fn componentize(core_module: &Path) -> Result<Vec<u8>, BuildError> {
         .map_err(|e| BuildError(format!("turn {core_module:?} into a component: {e:#}")))
 }
 
+/// Wraps a core module written by hand, which exports the functions of the
+/// `status-policy` world under their canonical ABI names, into a component:
+/// the world's type information is embedded first, as `wit-bindgen` does for
+/// Rust guests.
+pub fn componentize_core(mut core: Vec<u8>) -> Result<Vec<u8>, BuildError> {
+    let wit = workspace_root().join("wit");
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve
+        .push_dir(&wit)
+        .map_err(|e| BuildError(format!("read the WIT package in {wit:?}: {e:#}")))?;
+    let world = resolve
+        .select_world(&[package], Some("status-policy"))
+        .map_err(|e| BuildError(format!("find the world status-policy: {e:#}")))?;
+    wit_component::embed_component_metadata(
+        &mut core,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+        false,
+    )
+    .and_then(|()| {
+        wit_component::ComponentEncoder::default()
+            .module(&core)?
+            .validate(true)
+            .encode()
+    })
+    .map_err(|e| {
+        BuildError(format!(
+            "turn a hand-written core module into a component: {e:#}"
+        ))
+    })
+}
+
 /// Tells cargo to rebuild when the policies' sources or the WIT package change.
 pub fn rerun_if_policy_sources_change() {
     let root = workspace_root();

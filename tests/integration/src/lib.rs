@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 /// The component built from a policy crate by this crate's build script:
 /// `default`, `strict-singleton`, `label-driven`, or the test-only
-/// `misbehaving`, `always-trap` and `noop`.
+/// `misbehaving`, `always-trap`, `noop` and `handwritten-noop`.
 pub fn policy_path(stem: &str) -> PathBuf {
     Path::new(env!("OUT_DIR")).join(format!("{stem}.wasm"))
 }
