@@ -90,3 +90,16 @@ fn default_policy_agrees_with_the_native_table_everywhere() {
     }
     assert_eq!(checked, 4 * 16 * 16);
 }
+
+/// The benchmark's floor policies must stay valid policies that answer
+/// `none`, or `contract_floor` would time errors; CI runs no benchmark.
+#[test]
+fn the_contract_floor_policies_load_and_answer_none() {
+    for stem in ["handwritten-noop", "noop"] {
+        let mut policy = PolicyUnderTest::load(policy_path(stem));
+        let req = RequestDoc::new(ObjectDoc::deployment("default", "web"))
+            .singleton(["wec1"])
+            .multi_wec(["wec1", "wec2"]);
+        assert_eq!(policy.decide(&req), DecisionDoc::none(), "{stem}");
+    }
+}
