@@ -9,6 +9,7 @@
 
 pub mod index;
 pub mod metrics;
+pub mod preflight;
 pub mod queue;
 pub mod sync;
 pub mod watch;
@@ -21,8 +22,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use kube::Client;
-use kube::core::GroupVersion;
-use kube::discovery::oneshot;
 
 use self::index::{Index, ObjectKey};
 use self::metrics::Metrics;
@@ -58,6 +57,16 @@ pub enum StartError {
         group: &'static str,
         version: &'static str,
         resource: &'static str,
+    },
+    #[error(
+        "the {space} identity may not {verb} {resource}.{group} cluster-wide: grant it what {rbac} grants (bind that ClusterRole to the user of the {space} context)"
+    )]
+    Forbidden {
+        space: &'static str,
+        verb: &'static str,
+        resource: &'static str,
+        group: &'static str,
+        rbac: &'static str,
     },
 }
 
@@ -153,34 +162,24 @@ impl Controller {
         self.ctx.policy.clone()
     }
 
-    /// Checks that both API servers answer and serve KubeStellar's CRDs.
+    /// Checks that both API servers answer, serve KubeStellar's CRDs, and
+    /// let this controller watch Bindings (WDS) and WorkStatuses (ITS).
     pub async fn preflight(&self) -> Result<(), StartError> {
-        let checks = [
-            ("WDS", self.ctx.wds.client(), "bindings"),
-            ("ITS", &self.ctx.its, "workstatuses"),
-        ];
-        for (space, client, resource) in checks {
-            client
-                .apiserver_version()
-                .await
-                .map_err(|source| StartError::Unreachable { space, source })?;
-            let gv = GroupVersion::gv(crate::kubestellar::GROUP, "v1alpha1");
-            let served = oneshot::pinned_group(client, &gv).await.is_ok_and(|group| {
-                group
-                    .versioned_resources("v1alpha1")
-                    .iter()
-                    .any(|(ar, _)| ar.plural == resource)
-            });
-            if !served {
-                return Err(StartError::MissingCrd {
-                    space,
-                    group: crate::kubestellar::GROUP,
-                    version: "v1alpha1",
-                    resource,
-                });
-            }
-        }
-        Ok(())
+        preflight::check(&[
+            preflight::Space {
+                name: "WDS",
+                client: self.ctx.wds.client(),
+                resource: "bindings",
+                rbac: "config/rbac/wds.yaml",
+            },
+            preflight::Space {
+                name: "ITS",
+                client: &self.ctx.its,
+                resource: "workstatuses",
+                rbac: "config/rbac/its.yaml",
+            },
+        ])
+        .await
     }
 
     /// Runs until `shutdown` completes; in-flight reconciles finish first.

@@ -37,10 +37,24 @@ pub struct ApiServer {
     pub log: PathBuf,
 }
 
+/// How the API servers authorize requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Authorization {
+    /// Every authenticated request is allowed: the tests' default.
+    #[default]
+    AlwaysAllow,
+    /// Kubernetes RBAC, as in a real cluster. The testenv admin token is in
+    /// `system:masters`, so admin clients work as before; other identities
+    /// (service-account tokens from the TokenRequest API) get only what
+    /// RBAC objects grant them.
+    Rbac,
+}
+
 /// A running local control plane; stops its processes and removes its dir on drop.
 #[derive(Debug)]
 pub struct ControlPlane {
     dir: PathBuf,
+    authorization: Authorization,
     kubeconfig: PathBuf,
     bin_dir: PathBuf,
     etcd_url: String,
@@ -58,11 +72,16 @@ impl ControlPlane {
     /// thread with its own runtime). Fails with [`Error::BinariesMissing`] if the binaries were
     /// not built (run `scripts/build-control-plane.sh`).
     pub fn start() -> Result<ControlPlane, Error> {
+        Self::start_with(Authorization::AlwaysAllow)
+    }
+
+    /// [`ControlPlane::start`] with the given authorization mode.
+    pub fn start_with(authorization: Authorization) -> Result<ControlPlane, Error> {
         // Free ports are chosen before the servers bind them; another process may take one
         // meanwhile. That is the one startup failure worth retrying.
         let mut attempt = 1;
         loop {
-            match Self::start_once() {
+            match Self::start_once(authorization) {
                 Err(e) if attempt < 3 && e.is_port_conflict() => {
                     crate::say!("control plane: a port was taken meanwhile, retrying: {e}");
                     attempt += 1;
@@ -72,7 +91,7 @@ impl ControlPlane {
         }
     }
 
-    fn start_once() -> Result<ControlPlane, Error> {
+    fn start_once(authorization: Authorization) -> Result<ControlPlane, Error> {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let t0 = Instant::now();
         let bin_dir = setup::find_binaries()?;
@@ -104,6 +123,7 @@ impl ControlPlane {
             wds: server("wds", ports[2]),
             its: server("its", ports[3]),
             dir,
+            authorization,
             bin_dir,
             startup: Duration::ZERO,
             children: Mutex::new(Vec::new()),
@@ -166,7 +186,13 @@ impl ControlPlane {
     }
 
     fn spawn_apiserver(&self, api: &ApiServer, creds: &Credentials) -> Result<(), Error> {
-        let args = setup::apiserver_args(&self.dir, &self.etcd_url, &api.context, &api.url, creds);
+        let mode = match self.authorization {
+            Authorization::AlwaysAllow => "AlwaysAllow",
+            Authorization::Rbac => "RBAC",
+        };
+        let mut args =
+            setup::apiserver_args(&self.dir, &self.etcd_url, &api.context, &api.url, creds);
+        args.push(format!("--authorization-mode={mode}"));
         let name = format!("{}-apiserver", api.context);
         self.spawn(&name, "kube-apiserver", args, &api.log)
     }

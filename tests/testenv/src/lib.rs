@@ -44,7 +44,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::{Api, ObjectMeta, PostParams};
 
-pub use control_plane::{ApiServer, ControlPlane};
+pub use control_plane::{ApiServer, Authorization, ControlPlane};
 pub use crds::{install_crd_files, install_crds, parse_crds};
 pub use setup::{BIN_ENV, CACHE_KEY, default_bin_dir, find_binaries};
 

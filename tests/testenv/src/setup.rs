@@ -245,7 +245,8 @@ pub fn etcd_args(dir: &Path, client_url: &str, peer_port: u16) -> Vec<String> {
     ]
 }
 
-/// Arguments of one kube-apiserver: TLS on `url`'s loopback port, token auth, AlwaysAllow,
+/// Arguments of one kube-apiserver: TLS on `url`'s loopback port, token auth, service-account
+/// tokens (the caller adds `--authorization-mode`),
 /// its own etcd prefix `/<context>`.
 pub fn apiserver_args(
     dir: &Path,
@@ -267,7 +268,6 @@ pub fn apiserver_args(
         format!("--tls-cert-file={}", p(&creds.serving_cert)),
         format!("--tls-private-key-file={}", p(&creds.serving_key)),
         format!("--token-auth-file={}", p(&creds.token_file)),
-        "--authorization-mode=AlwaysAllow".to_string(),
         format!("--service-account-key-file={}", p(&creds.sa_pub)),
         format!("--service-account-signing-key-file={}", p(&creds.sa_key)),
         "--service-account-issuer=https://kubernetes.default.svc".to_string(),

@@ -1,0 +1,113 @@
+//! The checks `status-router run` makes before it starts: both API servers
+//! answer, serve KubeStellar's CRDs, and let this controller's identities
+//! watch what it must watch.
+//!
+//! Without the access check, a missing RBAC grant shows up only as a watch
+//! that fails and retries for ever while the controller waits to sync, which
+//! an operator reads as a hang. The check asks each API server
+//! (SelfSubjectAccessReview, which any authenticated identity may create)
+//! and fails with one line naming the permission and the manifest that
+//! grants it.
+
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use kube::Client;
+use kube::api::{Api, PostParams};
+use kube::core::GroupVersion;
+use kube::discovery::oneshot;
+
+use super::StartError;
+use crate::kubestellar::GROUP;
+
+/// One API server the controller reads: the WDS or the ITS.
+pub struct Space<'a> {
+    /// `WDS` or `ITS`, for messages.
+    pub name: &'static str,
+    pub client: &'a Client,
+    /// The KubeStellar resource it must watch cluster-wide.
+    pub resource: &'static str,
+    /// The manifest that grants what it needs.
+    pub rbac: &'static str,
+}
+
+/// Runs every check, in order, on each space.
+pub async fn check(spaces: &[Space<'_>]) -> Result<(), StartError> {
+    for space in spaces {
+        reachable(space).await?;
+        serves_crd(space).await?;
+        for verb in ["list", "watch"] {
+            may(space, verb).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn reachable(space: &Space<'_>) -> Result<(), StartError> {
+    space
+        .client
+        .apiserver_version()
+        .await
+        .map(drop)
+        .map_err(|source| StartError::Unreachable {
+            space: space.name,
+            source,
+        })
+}
+
+async fn serves_crd(space: &Space<'_>) -> Result<(), StartError> {
+    let gv = GroupVersion::gv(GROUP, "v1alpha1");
+    let served = oneshot::pinned_group(space.client, &gv)
+        .await
+        .is_ok_and(|group| {
+            group
+                .versioned_resources("v1alpha1")
+                .iter()
+                .any(|(ar, _)| ar.plural == space.resource)
+        });
+    if served {
+        Ok(())
+    } else {
+        Err(StartError::MissingCrd {
+            space: space.name,
+            group: GROUP,
+            version: "v1alpha1",
+            resource: space.resource,
+        })
+    }
+}
+
+/// Fails when the API server says this identity may not `verb` the space's
+/// resource cluster-wide. An API server that cannot answer the question
+/// (an error, not a "no") does not stop the start: the watch will tell.
+async fn may(space: &Space<'_>, verb: &'static str) -> Result<(), StartError> {
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(GROUP.into()),
+                resource: Some(space.resource.into()),
+                verb: Some(verb.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let api: Api<SelfSubjectAccessReview> = Api::all(space.client.clone());
+    match api.create(&PostParams::default(), &review).await {
+        Ok(answer) if answer.status.as_ref().is_some_and(|s| !s.allowed) => {
+            Err(StartError::Forbidden {
+                space: space.name,
+                verb,
+                resource: space.resource,
+                group: GROUP,
+                rbac: space.rbac,
+            })
+        }
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(space = space.name, error = %e, "cannot check access (SelfSubjectAccessReview); starting anyway");
+            Ok(())
+        }
+    }
+}
