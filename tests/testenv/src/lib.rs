@@ -12,7 +12,9 @@
 //! Typical use: every test calls [`wds_client`] / [`its_client`] (which start the shared
 //! control plane on first use) and works in its own namespace from [`create_namespace`], so tests
 //! of one binary run in parallel against one control plane. [`ControlPlane::start`] gives a
-//! private control plane instead, stopped on drop.
+//! private control plane instead, stopped on drop. The servers authorize every request
+//! ([`Authorization::AlwaysAllow`]) unless one starts with [`ControlPlane::start_with`]
+//! and [`Authorization::Rbac`], for tests of the permissions the controller needs.
 //!
 //! Cleanup: children are killed by the kernel when the test binary dies (PDEATHSIG, see
 //! `process`); the shared control plane is also stopped by an `atexit` hook when the test binary
