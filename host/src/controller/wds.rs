@@ -189,15 +189,33 @@ impl Wds {
         } else {
             api.patch(&object.key.name, &params, &patch).await
         };
-        let updated = result.map_err(|source| WdsError::Api {
-            action: if status {
-                "write the status of"
-            } else {
-                "label"
-            },
-            key: object.key.to_string(),
-            source,
-        })?;
+        let action = if status {
+            "write the status of"
+        } else {
+            "label"
+        };
+        let updated = match result {
+            Ok(updated) => updated,
+            Err(source) => {
+                if let kube::Error::Api(refusal) = &source
+                    && (refusal.is_invalid() || refusal.code == 400 || refusal.is_forbidden())
+                {
+                    // Retrying will not help until the reports, the policy or
+                    // the permissions change, and a log line is not where the
+                    // owner of the object looks: say it on the object.
+                    let note = format!(
+                        "the WDS API server refused to {action} this object ({} {}): {}; retrying with backoff",
+                        refusal.code, refusal.reason, refusal.message
+                    );
+                    self.warn(object, "StatusWriteRejected", note).await;
+                }
+                return Err(WdsError::Api {
+                    action,
+                    key: object.key.to_string(),
+                    source,
+                });
+            }
+        };
         self.metrics.count_write(status);
         self.cache_object(object.key.clone(), updated);
         Ok(())

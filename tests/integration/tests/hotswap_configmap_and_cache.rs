@@ -15,8 +15,7 @@ use std::sync::Arc;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::api::events::v1::Event as K8sEvent;
-use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::events::{Recorder, Reporter};
 use status_router::hotswap::{self, ActivePolicy, Swapper};
 use status_router::policy::{
@@ -98,7 +97,13 @@ async fn a_configmap_update_swaps_and_a_bad_one_is_recorded_as_an_event() {
     fleet
         .wait_all("cleared by strict-singleton", Observed::is_cleared)
         .await;
-    wait_event(&env, &ns, &name, "PolicySwapped", "Normal").await;
+    wait_event(
+        &env.wds,
+        ("ConfigMap", &ns, &name),
+        "PolicySwapped",
+        "Normal",
+    )
+    .await;
     served.assert_no_errors();
 
     let before = fleet.resource_versions().await;
@@ -112,7 +117,13 @@ async fn a_configmap_update_swaps_and_a_bad_one_is_recorded_as_an_event() {
         reason.contains(&source) && reason.contains("not a WebAssembly component"),
         "{reason}"
     );
-    let event = wait_event(&env, &ns, &name, "PolicyRejected", "Warning").await;
+    let event = wait_event(
+        &env.wds,
+        ("ConfigMap", &ns, &name),
+        "PolicyRejected",
+        "Warning",
+    )
+    .await;
     let note = event.note.unwrap_or_default();
     assert!(note.contains("not a WebAssembly component"), "{note}");
     fleet.assert_unchanged(&before, &active, (1, 1)).await;
@@ -124,39 +135,6 @@ async fn a_configmap_update_swaps_and_a_bad_one_is_recorded_as_an_event() {
 
     served.stop().await;
     env.cleanup().await;
-}
-
-/// Waits for an events.k8s.io/v1 Event with `reason` and `type_` about the
-/// ConfigMap `ns/name`.
-async fn wait_event(env: &Env, ns: &str, name: &str, reason: &str, type_: &str) -> K8sEvent {
-    let events: Api<K8sEvent> = Api::namespaced(env.wds.clone(), ns);
-    let what = format!("a {type_} Event {reason} on ConfigMap {ns}/{name}");
-    wait_for(&what, TIMEOUT, || async {
-        let list = events
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| e.to_string())?;
-        let about_it = |e: &K8sEvent| {
-            e.regarding.as_ref().is_some_and(|r| {
-                r.kind.as_deref() == Some("ConfigMap") && r.name.as_deref() == Some(name)
-            })
-        };
-        let seen: Vec<String> = list
-            .items
-            .iter()
-            .filter(|e| about_it(e))
-            .map(|e| format!("{:?}/{:?}", e.type_, e.reason))
-            .collect();
-        list.items
-            .into_iter()
-            .find(|e| {
-                about_it(e)
-                    && e.reason.as_deref() == Some(reason)
-                    && e.type_.as_deref() == Some(type_)
-            })
-            .ok_or_else(|| format!("Events about it: {seen:?}"))
-    })
-    .await
 }
 
 /// default → strict-singleton → default: the module used before is served

@@ -16,7 +16,6 @@ mod common;
 
 use common::*;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
-use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{Api, ListParams, PostParams};
 use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
@@ -153,20 +152,12 @@ async fn the_shipped_rbac_is_enough_for_the_controller_and_required() {
 
     let copied = web.wait_singleton(&status).await;
     assert_eq!(copied.status["readyReplicas"], 2);
-    let event = wait_for("the AggregateFailed Event on odd", TIMEOUT, || async {
-        let events: Api<K8sEvent> = Api::namespaced(wds.clone(), &ns);
-        let list = events
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| e.to_string())?;
-        list.items
-            .into_iter()
-            .find(|e| {
-                e.reason.as_deref() == Some("AggregateFailed")
-                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("odd")
-            })
-            .ok_or_else(|| "no such Event yet".to_string())
-    })
+    let event = wait_event(
+        &wds,
+        ("Deployment", &ns, "odd"),
+        "AggregateFailed",
+        "Warning",
+    )
     .await;
     assert!(event.note.unwrap_or_default().contains("median"));
     let odd = Target::deployment(&wds, &ns, "odd").observe().await;

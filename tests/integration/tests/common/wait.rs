@@ -1,8 +1,13 @@
-//! Waiting for the controller: polling until a probe holds, and letting the
-//! controller settle before checking that nothing changed.
+//! Waiting for the controller: polling until a probe holds (a status, an
+//! Event), and letting the controller settle before checking that nothing
+//! changed.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
+
+use k8s_openapi::api::events::v1::Event as K8sEvent;
+use kube::Client;
+use kube::api::{Api, ListParams};
 
 use super::{GRACE, Running, TIMEOUT};
 
@@ -39,4 +44,42 @@ pub async fn settle(running: &Running, since: u64) {
     })
     .await;
     tokio::time::sleep(GRACE).await;
+}
+
+/// Waits for an events.k8s.io/v1 Event with `reason` and `type_` (`Normal` or
+/// `Warning`) about the object `kind` `ns/name`.
+pub async fn wait_event(
+    client: &Client,
+    (kind, ns, name): (&str, &str, &str),
+    reason: &str,
+    type_: &str,
+) -> K8sEvent {
+    let events: Api<K8sEvent> = Api::namespaced(client.clone(), ns);
+    let what = format!("a {type_} Event {reason} on {kind} {ns}/{name}");
+    wait_for(&what, TIMEOUT, || async {
+        let list = events
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let about_it = |e: &K8sEvent| {
+            e.regarding
+                .as_ref()
+                .is_some_and(|r| r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name))
+        };
+        let seen: Vec<String> = list
+            .items
+            .iter()
+            .filter(|e| about_it(e))
+            .map(|e| format!("{:?}/{:?}", e.type_, e.reason))
+            .collect();
+        list.items
+            .into_iter()
+            .find(|e| {
+                about_it(e)
+                    && e.reason.as_deref() == Some(reason)
+                    && e.type_.as_deref() == Some(type_)
+            })
+            .ok_or_else(|| format!("Events about it: {seen:?}"))
+    })
+    .await
 }

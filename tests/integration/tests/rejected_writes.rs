@@ -1,0 +1,61 @@
+//! A status the WDS API server refuses: a WEC reports a Deployment status
+//! that the WDS's validation rejects (more ready replicas than replicas; a
+//! WorkStatus's status is free-form, so the ITS took it). The controller
+//! must say so on the object, keep retrying, and write the status once the
+//! WEC reports one the server accepts.
+//!
+//! Tests that run a controller on the shared control plane run one at a time
+//! (see `common`).
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_status_leaves_an_event_and_is_retried_until_a_valid_one_arrives() {
+    let env = Env::new().await;
+    let wds_name = testenv::unique_name("wds");
+    let ns = env.namespace().await;
+    let wec = env.wec().await;
+    let binding = testenv::unique_name("singleton");
+    let web = create_deployment(&env.wds, &ns, "web").await;
+    let invalid = json!({"replicas": 1, "readyReplicas": 3, "availableReplicas": 3});
+    env.report(&wds_name, &wec, &binding, (&ns, "web"), Some(&invalid))
+        .await;
+    let controller = Running::start(&env, &wds_name, default_policy(), 2);
+    let clauses = vec![deployment_clause(&ns, "web", SINGLETON)];
+    env.put_binding(&binding, binding_spec(&[&wec], clauses, vec![]))
+        .await;
+
+    let event = wait_event(
+        &env.wds,
+        ("Deployment", &ns, "web"),
+        "StatusWriteRejected",
+        "Warning",
+    )
+    .await;
+    let note = event.note.unwrap_or_default();
+    assert!(note.contains("422"), "the server's code: {note}");
+    assert!(
+        note.contains("readyReplicas"),
+        "the server's reason: {note}"
+    );
+    let errors = &controller.metrics().reconcile_errors;
+    assert!(errors.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    let o = web.observe().await;
+    assert_eq!(
+        o.status,
+        json!({}),
+        "nothing of the refused status is written"
+    );
+    assert!(o.singleton, "the label goes on before the status: {o:?}");
+
+    let valid = deployment_status(1, 1);
+    let report = format!("appsv1-deployment-{ns}-web");
+    set_report_status(&env.its, &wec, &report, Some(&valid)).await;
+    web.wait_singleton(&valid).await;
+
+    controller.stop().await;
+    env.cleanup().await;
+}
