@@ -28,7 +28,8 @@ use std::ptr;
 /// Block sizes served from free lists: 16, 32, 64, 128 and 256 bytes.
 const CLASSES: usize = 5;
 const SMALLEST: usize = 16;
-/// Blocks are aligned to their own size's class alignment, up to this.
+/// Every block is aligned to 16 bytes; a layout that asks for more goes to
+/// [`System`].
 const BLOCK_ALIGN: usize = 16;
 
 /// Free lists of small blocks over [`System`]; larger or over-aligned
@@ -109,12 +110,16 @@ unsafe impl GlobalAlloc for Pool {
         let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
             return ptr::null_mut();
         };
-        // Growing or shrinking within the block's class keeps the block.
-        if class(layout).is_some() && class(layout) == class(new_layout) {
-            return ptr;
+        match (class(layout), class(new_layout)) {
+            // Growing or shrinking within the block's class keeps the block.
+            (Some(old), Some(new)) if old == new => return ptr,
+            // SAFETY: `ptr` came from `System` with `layout` (see `alloc`), and
+            // the new size stays out of the pool: `System` may grow in place.
+            (None, None) => return unsafe { System.realloc(ptr, layout, new_size) },
+            _ => {}
         }
-        // SAFETY: allocates, copies and frees through the methods above, which
-        // uphold the contract.
+        // Across the pool's boundary. SAFETY: allocates, copies and frees
+        // through the methods above, which uphold the contract.
         unsafe {
             let new = self.alloc(new_layout);
             if !new.is_null() {
@@ -170,7 +175,11 @@ mod tests {
             assert_eq!(same, a);
             let grown = pool.realloc(same, layout(16, 1), 1000);
             assert_eq!(std::slice::from_raw_parts(grown, 5), b"hello");
-            pool.dealloc(grown, layout(1000, 1));
+            let larger = pool.realloc(grown, layout(1000, 1), 5000);
+            assert_eq!(std::slice::from_raw_parts(larger, 5), b"hello");
+            let back = pool.realloc(larger, layout(5000, 1), 8);
+            assert_eq!(std::slice::from_raw_parts(back, 5), b"hello");
+            pool.dealloc(back, layout(8, 1));
         }
     }
 }
