@@ -36,8 +36,9 @@ pub fn pin(pid: u32, cpu: usize) -> anyhow::Result<()> {
         .with_context(|| format!("list the threads of pid {pid}"))?;
     for task in tasks {
         let tid: libc::pid_t = task?.file_name().to_string_lossy().parse()?;
-        // SAFETY: cpu_set_t is plain data, zeroed is a valid empty set, and
-        // CPU_SET writes inside it (cpu < CPU_SETSIZE is checked by the caller).
+        // SAFETY: cpu_set_t is plain data and zeroed is a valid empty set;
+        // CPU_SET indexes its array with a bounds check (it panics past
+        // CPU_SETSIZE), and the kernel reads `size_of::<cpu_set_t>()` bytes.
         let rc = unsafe {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(cpu, &mut set);
