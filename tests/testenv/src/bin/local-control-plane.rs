@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use testenv::ControlPlane;
+use testenv::{Authorization, ControlPlane};
 
 /// Run a local KubeStellar-like control plane: one etcd, a WDS and an ITS kube-apiserver.
 #[derive(Parser, Debug)]
@@ -20,11 +20,20 @@ struct Args {
     /// CRD YAML files to install into both the WDS and the ITS.
     #[arg(long, value_name = "FILE", num_args = 1..)]
     install_crds: Vec<PathBuf>,
+    /// Authorize with RBAC, as a real cluster does (the kubeconfig's admin is in
+    /// `system:masters`); without it every request is allowed.
+    #[arg(long)]
+    rbac: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let cp = ControlPlane::start().context("starting the local control plane")?;
+    let authorization = if args.rbac {
+        Authorization::Rbac
+    } else {
+        Authorization::AlwaysAllow
+    };
+    let cp = ControlPlane::start_with(authorization).context("starting the local control plane")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
