@@ -165,6 +165,58 @@ mod tests {
         }
     }
 
+    /// Many live blocks of mixed sizes and alignments, grown, shrunk and freed
+    /// in a pseudo-random order: no block's bytes are ever overwritten by
+    /// another's.
+    #[test]
+    fn interleaved_blocks_keep_their_bytes() {
+        let pool = Pool::new();
+        let mut seed: u32 = 12345;
+        let mut next = move || {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            seed >> 8
+        };
+        let holds = |p: *mut u8, size: usize, fill: u8| unsafe {
+            std::slice::from_raw_parts(p, size)
+                .iter()
+                .all(|&b| b == fill)
+        };
+        // (pointer, size, alignment, fill byte)
+        let mut live: Vec<(*mut u8, usize, usize, u8)> = Vec::new();
+        for step in 0..5_000u32 {
+            let fill = (step % 251) as u8;
+            unsafe {
+                match next() % 3 {
+                    0 | 1 if live.len() < 200 => {
+                        let (size, align) = (1 + (next() % 600) as usize, 1 << (next() % 4));
+                        let p = pool.alloc(layout(size, align));
+                        ptr::write_bytes(p, fill, size);
+                        live.push((p, size, align, fill));
+                    }
+                    1 => {
+                        let i = next() as usize % live.len();
+                        let (p, size, align, old_fill) = live[i];
+                        let new_size = 1 + (next() % 600) as usize;
+                        let q = pool.realloc(p, layout(size, align), new_size);
+                        assert!(holds(q, size.min(new_size), old_fill));
+                        ptr::write_bytes(q, fill, new_size);
+                        live[i] = (q, new_size, align, fill);
+                    }
+                    _ if !live.is_empty() => {
+                        let (p, size, align, fill) = live.swap_remove(next() as usize % live.len());
+                        assert!(holds(p, size, fill));
+                        pool.dealloc(p, layout(size, align));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (p, size, align, fill) in live {
+            assert!(holds(p, size, fill));
+            unsafe { pool.dealloc(p, layout(size, align)) };
+        }
+    }
+
     #[test]
     fn realloc_keeps_the_bytes_and_the_block_within_a_class() {
         let pool = Pool::new();
