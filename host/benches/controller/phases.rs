@@ -164,7 +164,7 @@ pub async fn run_size(opts: &Options, n: usize) -> anyhow::Result<RunResult> {
     tracker.wait_all("B burst", Some(&ctl)).await?;
     let burst_cpu = procs.sample().since(&cpu0);
     let seen = tracker.seen();
-    let last_seen = seen.iter().flatten().max().copied().expect("n > 0");
+    let (_, last_seen) = tracker.seen_span().expect("n > 0");
     r.its_rate = n as f64 / (last_ack - first_sent).as_secs_f64();
     r.burst_span = last_seen - first_sent;
     r.burst_rate = n as f64 / r.burst_span.as_secs_f64();

@@ -94,8 +94,7 @@ impl Bench<'_> {
         let span = first_sent.elapsed();
         let cpu = self.procs.sample().since(&cpu0).report(span);
         self.tracker.wait_all("D bare (watch)", None).await?;
-        let (first_seen, last_seen) = (self.tracker.first_seen(), self.tracker.last_seen());
-        let (first_seen, last_seen) = (first_seen.expect("n > 0"), last_seen.expect("n > 0"));
+        let (first_seen, last_seen) = self.tracker.seen_span().expect("n > 0");
         let r = BareRound {
             rate: n as f64 / span.as_secs_f64(),
             seen_rate: n as f64 / (last_seen - first_sent).as_secs_f64(),
@@ -133,8 +132,7 @@ impl Bench<'_> {
         let cpu0 = procs.sample();
         self.tracker.wait_all("E catch-up", Some(&ctl)).await?;
         let from_start = t.elapsed();
-        let (first, last) = (self.tracker.first_seen(), self.tracker.last_seen());
-        let (first, last) = (first.expect("n > 0"), last.expect("n > 0"));
+        let (first, last) = self.tracker.seen_span().expect("n > 0");
         let cpu = procs.sample().since(&cpu0).report(from_start);
         tokio::time::sleep(Duration::from_millis(500)).await;
         let r = CatchUpRound {

@@ -62,28 +62,12 @@ impl Tracker {
         self.state.lock().unwrap().seen.clone()
     }
 
-    /// When the first wanted object was seen with the target value.
-    pub fn first_seen(&self) -> Option<Instant> {
-        self.state
-            .lock()
-            .unwrap()
-            .seen
-            .iter()
-            .flatten()
-            .min()
-            .copied()
-    }
-
-    /// When the last wanted object was seen with the target value.
-    pub fn last_seen(&self) -> Option<Instant> {
-        self.state
-            .lock()
-            .unwrap()
-            .seen
-            .iter()
-            .flatten()
-            .max()
-            .copied()
+    /// When the first and the last wanted object were seen with the target
+    /// value; `None` before any was.
+    pub fn seen_span(&self) -> Option<(Instant, Instant)> {
+        let state = self.state.lock().unwrap();
+        let seen = state.seen.iter().flatten();
+        Some((*seen.clone().min()?, *seen.max()?))
     }
 
     pub async fn watch(self: Arc<Self>, api: Api<Deployment>) {

@@ -18,7 +18,7 @@ use common::*;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{Api, ListParams, PostParams};
-use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
+use kube::config::AuthInfo;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
@@ -195,14 +195,7 @@ async fn service_account_client(plane: &ControlPlane, context: &str, admin: &Cli
         .status
         .expect("the token")
         .token;
-    let kubeconfig = Kubeconfig::read_from(plane.kubeconfig_path()).unwrap();
-    let options = KubeConfigOptions {
-        context: Some(context.into()),
-        ..Default::default()
-    };
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-        .await
-        .unwrap();
+    let mut config = plane.config(context).await.unwrap();
     config.auth_info = AuthInfo {
         token: Some(token.into()),
         ..Default::default()
@@ -213,8 +206,8 @@ async fn service_account_client(plane: &ControlPlane, context: &str, admin: &Cli
 /// Creates every object of a multi-document RBAC manifest of the workspace.
 async fn apply_manifests(admin: &Client, path: &str) {
     let text = std::fs::read_to_string(integration_tests::workspace_file(path)).unwrap();
-    for document in text.split("\n---\n") {
-        let value: serde_json::Value = serde_yaml::from_str(document).unwrap();
+    let documents: Vec<serde_json::Value> = testenv::parse_documents(&text, path).unwrap();
+    for value in documents {
         let kind = value["kind"].as_str().unwrap_or_default().to_string();
         match kind.as_str() {
             "ClusterRole" => create::<ClusterRole>(Api::all(admin.clone()), value).await,

@@ -286,13 +286,18 @@ impl ControlPlane {
 
     /// A new client for a kubeconfig context (`wds` or `its`), bound to the calling runtime.
     pub async fn client(&self, context: &str) -> Result<Client, Error> {
+        Ok(Client::try_from(self.config(context).await?)?)
+    }
+
+    /// The client configuration of a kubeconfig context (`wds` or `its`), as the
+    /// admin; a test may swap its `auth_info` to act as another identity.
+    pub async fn config(&self, context: &str) -> Result<kube::Config, Error> {
         let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
         let options = KubeConfigOptions {
             context: Some(context.to_string()),
             ..Default::default()
         };
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?;
-        Ok(Client::try_from(config)?)
+        Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?)
     }
 
     /// A new client for the WDS (create one per test: clients are bound to their runtime).

@@ -12,6 +12,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, PostParams};
 use kube::{Client, ResourceExt};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::Error;
 
@@ -20,7 +21,13 @@ const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Parses every CRD in a multi-document YAML string (empty documents are skipped).
 pub fn parse_crds(yaml: &str, origin: &str) -> Result<Vec<CustomResourceDefinition>, Error> {
-    let mut crds = Vec::new();
+    parse_documents(yaml, origin)
+}
+
+/// Parses every document of a multi-document YAML string as a `T` (empty
+/// documents are skipped); `origin` names the text in errors.
+pub fn parse_documents<T: DeserializeOwned>(yaml: &str, origin: &str) -> Result<Vec<T>, Error> {
+    let mut documents = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(yaml) {
         let value = serde_yaml::Value::deserialize(doc).map_err(|source| Error::Yaml {
             origin: origin.to_string(),
@@ -29,13 +36,13 @@ pub fn parse_crds(yaml: &str, origin: &str) -> Result<Vec<CustomResourceDefiniti
         if value.is_null() {
             continue;
         }
-        let crd = serde_yaml::from_value(value).map_err(|source| Error::Yaml {
+        let document = serde_yaml::from_value(value).map_err(|source| Error::Yaml {
             origin: origin.to_string(),
             source,
         })?;
-        crds.push(crd);
+        documents.push(document);
     }
-    Ok(crds)
+    Ok(documents)
 }
 
 /// Installs the CRDs of a multi-document YAML string (create, or replace if present) and

@@ -47,7 +47,7 @@ use kube::Client;
 use kube::api::{Api, ObjectMeta, PostParams};
 
 pub use control_plane::{ApiServer, Authorization, ControlPlane};
-pub use crds::{install_crd_files, install_crds, parse_crds};
+pub use crds::{install_crd_files, install_crds, parse_crds, parse_documents};
 pub use setup::{BIN_ENV, CACHE_KEY, default_bin_dir, find_binaries};
 
 /// What to run when the binaries are missing.
