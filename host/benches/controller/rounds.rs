@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
-use serde_json::{Value, json};
+use kube::api::{Api, ApiResource, DynamicObject, PatchParams};
+use status_router::controller::wds::replace_status;
 use status_router::kubestellar::WorkStatus;
 
 use crate::ctl::{Counters, Ctl};
@@ -82,11 +82,9 @@ impl Bench<'_> {
             let api = dynamic.clone();
             let params = params.clone();
             async move {
-                let ops =
-                    json!([{"op": "add", "path": "/status", "value": deployment_status(value)}]);
-                let ops: json_patch::Patch = serde_json::from_value(ops)?;
-                api.patch_status(&name(i), &params, &Patch::Json::<Value>(ops))
-                    .await?;
+                // The very patch the controller sends.
+                let patch = replace_status(deployment_status(value));
+                api.patch_status(&name(i), &params, &patch).await?;
                 Ok(())
             }
         })

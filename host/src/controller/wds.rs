@@ -281,9 +281,7 @@ impl WorkloadObjects for Wds {
             self.patch(&info, object, false, patch).await?;
         }
         if status_differs {
-            let ops = json!([{"op": "add", "path": "/status", "value": desired.status}]);
-            let ops: json_patch::Patch = serde_json::from_value(ops).expect("a valid JSON patch");
-            let patch = Patch::Json::<Value>(ops);
+            let patch = replace_status(desired.status.clone());
             self.patch(&info, object, true, patch).await?;
         }
         if !remove.is_empty() {
@@ -322,4 +320,12 @@ impl WorkloadObjects for Wds {
             tracing::warn!(object = %object.key, error = %e, "cannot record an Event");
         }
     }
+}
+
+/// The JSON patch that replaces an object's whole `status` (`add` replaces an
+/// existing member and creates a missing one); it names no resourceVersion, so
+/// a stale cache never makes it conflict.
+pub fn replace_status(status: Value) -> Patch<Value> {
+    let ops = json!([{"op": "add", "path": "/status", "value": status}]);
+    Patch::Json(serde_json::from_value(ops).expect("a valid JSON patch"))
 }
