@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build (once) and cache the binaries of a real, local Kubernetes control plane:
-# kube-apiserver 1.20.2 and etcd 3.4.23, for the `testenv` crate's integration tests.
+# kube-apiserver 1.20.2 and etcd 3.4.23, for the `testenv` crate's integration tests, and the
+# node's kubelet, kube-controller-manager and kube-scheduler (same source, same `make`, so the
+# compile is shared) for the real-node test of running in a cluster (scripts/node.sh).
 #
 # Why build: no package registry ships kube-apiserver. Debian bookworm's `kubernetes` source
 # package (1.20.2, Go dependencies vendored) builds it with Debian's Go 1.19 after three small
@@ -12,9 +14,10 @@
 # etcd comes ready-built from Debian's `etcd-server` package.
 #
 # Cache: ${STATUS_ROUTER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/status-router}/control-plane/
-#        k8s-1.20.2-etcd-3.4.23/bin/{kube-apiserver,etcd}  (outside the clone, keyed by versions).
+#        k8s-1.20.2-etcd-3.4.23/bin/{kube-apiserver,etcd,kubelet,kube-controller-manager,
+#        kube-scheduler}  (outside the clone, keyed by versions).
 # A second run with a valid cache exits at once without touching apt or the network.
-# Cold run: ~5-10 minutes on 2 cores, ~3 GB of free disk while building (~150 MB kept).
+# Cold run: ~12-15 minutes on 2 cores, ~3 GB of free disk while building (~300 MB kept).
 # Needs root (or sudo) only to apt-get install the build tools (golang-1.19-go, rsync, ...).
 set -euo pipefail
 
@@ -49,11 +52,15 @@ on_err() {
 }
 trap on_err ERR
 
+NODE_BINARIES=(kubelet kube-controller-manager kube-scheduler)
 binaries_ok() {
-  local dir=$1
+  local dir=$1 b
   [[ -x "$dir/kube-apiserver" && -x "$dir/etcd" ]] &&
     "$dir/kube-apiserver" --version >/dev/null 2>&1 &&
-    "$dir/etcd" --version >/dev/null 2>&1
+    "$dir/etcd" --version >/dev/null 2>&1 || return 1
+  for b in "${NODE_BINARIES[@]}"; do
+    "$dir/$b" --version >/dev/null 2>&1 || return 1
+  done
 }
 
 if binaries_ok "$BIN_DIR"; then
@@ -76,7 +83,7 @@ if command -v flock >/dev/null; then
 fi
 
 log "control plane binaries: not cached at $BIN_DIR, building them now."
-log "Expect ~5-10 minutes on 2 cores and ~3 GB of free disk under $CP_DIR during the build."
+log "Expect ~12-15 minutes on 2 cores and ~3 GB of free disk under $CP_DIR during the build."
 log "Work dir (kept on failure so a retry reuses downloads): $WORK"
 mkdir -p "$WORK"
 export DEBIAN_FRONTEND=noninteractive
@@ -194,15 +201,21 @@ for f in vendor/github.com/go-openapi/validate/type.go \
 done
 
 # --------------------------------------------------------------------------------------------
-step 4 "build kube-apiserver with Go 1.19 (the long step: ~4-5 minutes on 2 cores)" \
+step 4 "build kube-apiserver and the node binaries with Go 1.19 (the long step: ~10-12 minutes on 2 cores)" \
   "Look at the Go compiler errors above. Go must be $GO_BIN_DIR/go (golang-1.19-go)."
 export PATH="$GO_BIN_DIR:$PATH"
-export GOCACHE="$WORK/gocache" GOFLAGS=-mod=vendor CGO_ENABLED=0 GOTOOLCHAIN=local
+# providerless: no in-tree cloud providers (the kubelet would otherwise carry them all).
+export GOCACHE="$WORK/gocache" GOFLAGS="-mod=vendor -tags=providerless" CGO_ENABLED=0 GOTOOLCHAIN=local
 export KUBE_GIT_VERSION="v${K8S_VERSION}" KUBE_GIT_TREE_STATE=clean KUBE_GIT_MAJOR=1 KUBE_GIT_MINOR=20
 log "go: $(go version)"
-(cd "$SRC" && make WHAT=cmd/kube-apiserver)
-apiserver=$(find "$SRC/_output" -type f -name kube-apiserver -perm -u+x | head -n1)
-[[ -n "$apiserver" ]] || { log "kube-apiserver not found under $SRC/_output"; false; }
+(cd "$SRC" && make WHAT="cmd/kube-apiserver ${NODE_BINARIES[*]/#/cmd/}")
+built() { # $1 = binary name -> its path under _output
+  local path
+  path=$(find "$SRC/_output" -type f -name "$1" -perm -u+x | head -n1)
+  [[ -n "$path" ]] || { log "$1 not found under $SRC/_output"; return 1; }
+  printf '%s\n' "$path"
+}
+apiserver=$(built kube-apiserver)
 
 # --------------------------------------------------------------------------------------------
 step 5 "extract etcd $ETCD_VERSION from Debian's etcd-server package" \
@@ -217,6 +230,7 @@ STAGE="$CP_DIR/.staging-$KEY-$$"
 rm -rf "$STAGE"
 mkdir -p "$STAGE/bin"
 cp "$apiserver" "$STAGE/bin/kube-apiserver"
+for b in "${NODE_BINARIES[@]}"; do cp "$(built "$b")" "$STAGE/bin/$b"; done
 cp "$etcd_bin" "$STAGE/bin/etcd"
 "$STAGE/bin/kube-apiserver" --version
 "$STAGE/bin/etcd" --version | head -n1
