@@ -71,6 +71,19 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        let reconcile_results = Family::<ResultLabel, Counter>::default();
+        // Both series exist from the start at 0, as controller-runtime's do,
+        // so that a rate() over them works before the first reconcile.
+        for result in ["success", "error"] {
+            drop(reconcile_results.get_or_create(&[("result", result)]));
+        }
+        // 1 µs .. ~16 ms: a call costs about a microsecond; the deadline is 10 ms.
+        let policy_calls = Family::<ResultLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(1e-6, 2.0, 15))
+        });
+        for call in [PolicyCall::Decide, PolicyCall::Aggregate] {
+            drop(policy_calls.get_or_create(&call.label()));
+        }
         Self {
             reconciles: Counter::default(),
             reconcile_errors: Counter::default(),
@@ -78,15 +91,12 @@ impl Default for Metrics {
             aggregate_refusals: Counter::default(),
             status_writes: Counter::default(),
             label_writes: Counter::default(),
-            reconcile_results: Family::default(),
+            reconcile_results,
             // 1 ms .. ~65 s, as a reconcile is a few API calls.
             reconcile_time: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
             max_concurrent_reconciles: Gauge::default(),
             active_workers: Gauge::default(),
-            // 1 µs .. ~16 ms: a call costs about a microsecond; the deadline is 10 ms.
-            policy_calls: Family::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(1e-6, 2.0, 15))
-            }),
+            policy_calls,
             queue: QueueMetrics::default(),
         }
     }
@@ -302,6 +312,7 @@ mod tests {
             "status_router_label_writes_total 2\n",
             "status_router_reconcile_errors_total 1\n",
             "controller_runtime_reconcile_total{controller=\"status-router\",result=\"error\"} 1\n",
+            "controller_runtime_reconcile_total{controller=\"status-router\",result=\"success\"} 0\n",
             "controller_runtime_reconcile_errors_total{controller=\"status-router\"} 1\n",
             "controller_runtime_reconcile_time_seconds_count{controller=\"status-router\"} 1\n",
             "controller_runtime_max_concurrent_reconciles{controller=\"status-router\"} 4\n",
