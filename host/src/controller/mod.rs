@@ -114,6 +114,8 @@ impl Context {
 /// A controller, ready to run.
 pub struct Controller {
     ctx: Arc<Context>,
+    /// Whether [`Controller::preflight`] passed already (`run` then skips it).
+    checked: std::sync::atomic::AtomicBool,
 }
 
 impl Controller {
@@ -149,6 +151,7 @@ impl Controller {
                 config,
                 synced: tokio::sync::watch::Sender::new(Synced::default()),
             }),
+            checked: Default::default(),
         }
     }
 
@@ -165,6 +168,9 @@ impl Controller {
     /// Checks that both API servers answer, serve KubeStellar's CRDs, and
     /// let this controller watch Bindings (WDS) and WorkStatuses (ITS).
     pub async fn preflight(&self) -> Result<(), StartError> {
+        if self.checked.load(Relaxed) {
+            return Ok(());
+        }
         preflight::check(&[
             preflight::Space {
                 name: "WDS",
@@ -179,10 +185,13 @@ impl Controller {
                 rbac: "config/rbac/its.yaml",
             },
         ])
-        .await
+        .await?;
+        self.checked.store(true, Relaxed);
+        Ok(())
     }
 
     /// Runs until `shutdown` completes; in-flight reconciles finish first.
+    /// Runs [`Controller::preflight`] first unless it passed already.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
         self.preflight().await?;
         let ctx = self.ctx;
@@ -254,7 +263,12 @@ async fn worker(ctx: Arc<Context>) {
                 if matches!(e, SyncError::Policy(_)) {
                     ctx.metrics.policy_errors.fetch_add(1, Relaxed);
                 }
-                let delay = ctx.queue.retry(&key);
+                // An API server that is down is retried soon, not after a
+                // backoff that grew for as long as the outage lasted.
+                let delay = match &e {
+                    SyncError::Wds(w) if w.is_transient() => ctx.queue.retry_transient(&key),
+                    _ => ctx.queue.retry(&key),
+                };
                 tracing::warn!(object = %key, error = %e, retry_in = ?delay, "reconcile failed");
             }
         }
