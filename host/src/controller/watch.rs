@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
-use kube::runtime::WatchStreamExt;
 use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event};
 use tokio::task::AbortHandle;
@@ -32,10 +31,10 @@ use crate::kubestellar::{
 pub async fn bindings(ctx: Arc<Context>) {
     let api: Api<Binding> = Api::all(ctx.wds.client().clone());
     let mut relist = Relist::default();
-    let mut events = watcher::watcher(api, watcher::Config::default())
-        .backoff(WatchBackoff::default())
-        .boxed();
+    let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
+    let mut backoff = WatchBackoff::default();
     while let Some(event) = events.next().await {
+        backoff.pace(&event).await;
         let affected = match event {
             Ok(Event::Init) => {
                 relist.start();
@@ -71,10 +70,10 @@ pub async fn bindings(ctx: Arc<Context>) {
 pub async fn work_statuses(ctx: Arc<Context>) {
     let api: Api<WorkStatus> = Api::all(ctx.its.clone());
     let mut relist = Relist::default();
-    let mut events = watcher::watcher(api, watcher::Config::default())
-        .backoff(WatchBackoff::default())
-        .boxed();
+    let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
+    let mut backoff = WatchBackoff::default();
     while let Some(event) = events.next().await {
+        backoff.pace(&event).await;
         let affected = match event {
             Ok(Event::Init) => {
                 relist.start();
@@ -171,10 +170,10 @@ async fn workloads(ctx: Arc<Context>, (group, version, resource): (String, Strin
         name: o.metadata.name.clone().unwrap_or_default(),
     };
     let mut relist = Relist::default();
-    let mut events = watcher::watcher(api, watcher::Config::default())
-        .backoff(WatchBackoff::default())
-        .boxed();
+    let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
+    let mut backoff = WatchBackoff::default();
     while let Some(event) = events.next().await {
+        backoff.pace(&event).await;
         match event {
             Ok(Event::Init) => relist.start(),
             Ok(Event::InitApply(o) | Event::Apply(o)) => {
@@ -217,8 +216,10 @@ pub const WATCH_BACKOFF_MIN: Duration = Duration::from_millis(50);
 pub const WATCH_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// The retry delays of a failed watch: 50 ms doubling up to 1 s, reset by
-/// the first event after a success (kube's `StreamBackoff` resets it on every
-/// item that is not an error).
+/// the first event after a success. Not kube's `StreamBackoff`: that one
+/// resets on every item that is not an error, and a watcher that relists
+/// emits `Init` before each attempt, so a list that keeps failing (a server
+/// that is down) would be retried every 50 ms.
 #[derive(Clone, Debug)]
 pub struct WatchBackoff {
     next: Duration,
@@ -239,6 +240,18 @@ impl Iterator for WatchBackoff {
         let delay = self.next;
         self.next = (delay * 2).min(WATCH_BACKOFF_MAX);
         Some(delay)
+    }
+}
+
+impl WatchBackoff {
+    /// Paces a watch loop: waits the next delay after an error; an event
+    /// other than the `Init` that starts each list attempt resets the delay.
+    pub async fn pace<K>(&mut self, event: &Result<Event<K>, watcher::Error>) {
+        match event {
+            Err(_) => tokio::time::sleep(self.next().unwrap_or(WATCH_BACKOFF_MAX)).await,
+            Ok(Event::Init) => {}
+            Ok(_) => self.reset(),
+        }
     }
 }
 

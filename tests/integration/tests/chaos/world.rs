@@ -100,7 +100,9 @@ pub async fn call<T, E: std::fmt::Display>(
     match tokio::time::timeout(CALL, f).await {
         Ok(Ok(v)) => Some(v),
         Ok(Err(e)) => {
-            tracing::debug!("{what}: {e}");
+            if std::env::var_os("CHAOS_VERBOSE").is_some() {
+                eprintln!("chaos: {what}: {e}");
+            }
             None
         }
         Err(_) => None,
@@ -201,8 +203,9 @@ impl World {
             .for_each_concurrent(8, |(o, decoy)| async move {
                 let api = api_of(wds, o.kind);
                 let object: DynamicObject = serde_json::from_value(manifest(o, decoy)).unwrap();
+                let params = PostParams::default();
                 must(&format!("create {}", o.name), || {
-                    api.create(&PostParams::default(), &object)
+                    api.create(&params, &object)
                 })
                 .await;
                 if decoy {
@@ -408,7 +411,8 @@ impl World {
     pub async fn complete_reports(&self, rng: &mut Rng) {
         for w in 0..WECS.len() {
             let api: Api<WorkStatus> = Api::namespaced(self.its.clone(), WECS[w]);
-            let list = must("list reports", || api.list(&Default::default())).await;
+            let params = kube::api::ListParams::default();
+            let list = must("list reports", || api.list(&params)).await;
             for ws in list.items.iter().filter(|ws| ws.status.is_none()) {
                 let name = ws.metadata.name.clone().unwrap_or_default();
                 if let Some(i) = self.objects.iter().position(|o| o.report_name() == name) {
