@@ -50,7 +50,11 @@ impl Process {
         Self {
             binary: binary(),
             args,
-            log: dir.join("controller.log"),
+            // Outside the run's temp dir, so that it outlives a failed run.
+            log: std::env::temp_dir().join(format!(
+                "status-router-chaos-{}.log",
+                dir.file_name().unwrap_or_default().to_string_lossy()
+            )),
             child: None,
             starts: 0,
         }
