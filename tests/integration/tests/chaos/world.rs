@@ -409,8 +409,8 @@ impl World {
     /// cut between the object and its status): the final inputs then say
     /// exactly what every object's status must be.
     pub async fn complete_reports(&self, rng: &mut Rng) {
-        for w in 0..WECS.len() {
-            let api: Api<WorkStatus> = Api::namespaced(self.its.clone(), WECS[w]);
+        for (w, wec) in WECS.iter().enumerate() {
+            let api: Api<WorkStatus> = Api::namespaced(self.its.clone(), wec);
             let params = kube::api::ListParams::default();
             let list = must("list reports", || api.list(&params)).await;
             for ws in list.items.iter().filter(|ws| ws.status.is_none()) {
