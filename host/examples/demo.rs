@@ -34,7 +34,16 @@ async fn main() -> anyhow::Result<()> {
     testenv::install_crds(&its, &crds_yaml()).await?;
 
     step("starting `status-router run` with the embedded default policy");
+    let started = Instant::now();
     let mut controller = Controller::start(plane.kubeconfig_path())?;
+    // A WEC reports long after its controller started; so the demo times the
+    // controller's start (on a fresh machine mostly the policy's first
+    // compile, cached after) apart from the status's way back.
+    controller.ready(Duration::from_secs(300))?;
+    println!(
+        "   controller ready after {:?} (policy load, preflight, first lists)",
+        started.elapsed()
+    );
 
     step("creating what KubeStellar would: a Deployment and a singleton Binding in the WDS");
     create_namespace(&wds, "demo").await?;
@@ -175,8 +184,9 @@ async fn show(
     }
 }
 
-/// The `status-router` binary, run as an operator would run it.
-struct Controller(Child);
+/// The `status-router` binary, run as an operator would run it, and the
+/// signal that it is ready.
+struct Controller(Child, std::sync::mpsc::Receiver<()>);
 
 impl Controller {
     fn start(kubeconfig: &std::path::Path) -> anyhow::Result<Self> {
@@ -193,16 +203,41 @@ impl Controller {
             binary.display(),
             kubeconfig.display()
         );
-        let child = Command::new(binary)
+        let mut child = Command::new(binary)
             .args(["run", "--wds-name", WDS_NAME, "--kubeconfig"])
             .arg(kubeconfig)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .context("start status-router")?;
-        Ok(Self(child))
+        // Its log goes on to ours; the line "controller started" says it is ready.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log = child.stderr.take().context("the controller's stderr")?;
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(log).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                if line.contains("controller started") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        Ok(Self(child, rx))
+    }
+
+    /// Waits until the controller logs that its watches have listed and its
+    /// workers run.
+    fn ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        match self.1.recv_timeout(timeout) {
+            Ok(()) => Ok(()),
+            Err(_) => match self.0.try_wait()? {
+                Some(status) => bail!("status-router exited ({status}) before it was ready"),
+                None => bail!("status-router not ready after {timeout:?}"),
+            },
+        }
     }
 
     fn stop(&mut self) {

@@ -22,7 +22,9 @@ tasks:
                    run when $STATUS_ROUTER_KUBESTELLAR_CRDS or ../shared/kubestellar-crds
                    holds them, and are listed as not run otherwise)
   demo             setup, then the local demo with the embedded default policy
-  bench            setup, then every benchmark (see BENCHMARKS.md)";
+  bench            setup, then every benchmark (see BENCHMARKS.md)
+  chaos [--seed N] [--objects N] [--seconds N]
+                   the seeded fault-injection suite (see RELIABILITY.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,6 +35,8 @@ fn main() -> ExitCode {
         Some("test") => setup()
             .and_then(|()| build_all_policies())
             .and_then(|()| control_plane())
+            // The chaos suite runs the real binary.
+            .and_then(|()| build_controller())
             .and_then(|()| testrun::run()),
         Some("demo") => setup()
             .and_then(|()| build_all_policies())
@@ -42,6 +46,9 @@ fn main() -> ExitCode {
             .and_then(|()| control_plane())
             .and_then(|()| cargo(&["bench", "-p", "status-router"]))
             .and_then(|()| cargo(&["bench", "-p", "integration-tests"])),
+        Some("chaos") => setup()
+            .and_then(|()| control_plane())
+            .and_then(|()| chaos(&args[1..])),
         _ => {
             eprintln!("{}", USAGE.replace("{WASM_TARGET}", WASM_TARGET));
             return ExitCode::from(2);
@@ -96,6 +103,33 @@ fn control_plane() -> Result {
 
 fn demo() -> Result {
     run(Command::new("bash").arg(workspace_root().join("scripts/demo.sh")))
+}
+
+fn build_controller() -> Result {
+    cargo(&["build", "-p", "status-router", "--bin", "status-router"])
+}
+
+/// `chaos [--seed N] [--objects N] [--seconds N]`: the chaos suite's test
+/// with its settings in the environment (the defaults are the short form).
+fn chaos(args: &[String]) -> Result {
+    let mut test = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    test.args(["test", "-p", "integration-tests", "--test", "chaos"]);
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let var = match flag.as_str() {
+            "--seed" => "CHAOS_SEED",
+            "--objects" => "CHAOS_OBJECTS",
+            "--seconds" => "CHAOS_SECONDS",
+            other => return Err(format!("chaos: unknown argument {other:?}").into()),
+        };
+        let value = args
+            .next()
+            .filter(|v| v.parse::<u64>().is_ok())
+            .ok_or_else(|| format!("chaos: {flag} needs a number"))?;
+        test.env(var, value);
+    }
+    build_controller()?;
+    run(test.args(["--", "--nocapture"]))
 }
 
 fn cargo(args: &[&str]) -> Result {

@@ -153,6 +153,6 @@ fn read_input<T: serde::de::DeserializeOwned>(file: Option<&PathBuf>) -> anyhow:
             (text, "standard input".to_string())
         }
     };
-    // YAML is a superset of JSON, so one parser takes both.
-    serde_yaml::from_str(&text).with_context(|| format!("invalid input in {source}"))
+    status_router::policy::from_json_or_yaml(&text)
+        .with_context(|| format!("invalid input in {source}"))
 }

@@ -103,20 +103,23 @@ struct BindingFacts {
 impl BindingFacts {
     fn from_spec(spec: &BindingSpec) -> Self {
         let mut clauses = HashMap::new();
+        // Several entries of one Binding for one object (a duplicate) OR
+        // their flags, as entries of several Bindings do; the first names
+        // the version.
         let mut add = |object: &ObjectReference, namespace: &str, m: &DownsyncModulation| {
-            clauses.insert(
-                ObjectKey {
-                    group: object.group.clone(),
-                    resource: object.resource.clone(),
-                    namespace: namespace.to_string(),
-                    name: object.name.clone(),
-                },
-                Clause {
-                    version: object.version.clone(),
-                    singleton: m.want_singleton_reported_state,
-                    multi_wec: m.want_multi_wec_reported_state,
-                },
-            );
+            let key = ObjectKey {
+                group: object.group.clone(),
+                resource: object.resource.clone(),
+                namespace: namespace.to_string(),
+                name: object.name.clone(),
+            };
+            let clause = clauses.entry(key).or_insert_with(|| Clause {
+                version: object.version.clone(),
+                singleton: false,
+                multi_wec: false,
+            });
+            clause.singleton |= m.want_singleton_reported_state;
+            clause.multi_wec |= m.want_multi_wec_reported_state;
         };
         for c in &spec.workload.cluster_scope {
             add(&c.object, "", &c.modulation);
@@ -352,3 +355,7 @@ pub fn report_id(ws: &WorkStatus) -> Option<ReportId> {
 #[cfg(test)]
 #[path = "index_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "index_props.rs"]
+mod props;

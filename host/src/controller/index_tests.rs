@@ -160,3 +160,25 @@ fn the_version_falls_back_to_the_reports() {
         Some("v1beta1")
     );
 }
+
+#[test]
+fn duplicate_entries_of_one_binding_or_their_flags() {
+    let mut index = Index::default();
+    // The same object twice: singleton first, then no flag; then multi-WEC.
+    let spec = binding(
+        &["wec1", "wec2"],
+        &[
+            ("web", true, false),
+            ("web", false, false),
+            ("web", false, true),
+        ],
+    );
+    assert_eq!(index.apply_binding("b", &spec), keys(&["web"]));
+    let routing = index.routing(&key("web"));
+    assert!(
+        routing.want_singleton && routing.want_multi_wec,
+        "{routing:?}"
+    );
+    assert_eq!(routing.singleton_wecs.len(), 2);
+    assert_eq!(routing.multi_wec_wecs.len(), 2);
+}

@@ -127,6 +127,8 @@ impl Context {
 pub struct Controller {
     ctx: Arc<Context>,
     leadership: Option<tokio::sync::watch::Receiver<Role>>,
+    /// Whether [`Controller::preflight`] passed already (`run` then skips it).
+    checked: std::sync::atomic::AtomicBool,
 }
 
 impl Controller {
@@ -165,6 +167,7 @@ impl Controller {
                 config,
                 synced: tokio::sync::watch::Sender::new(Synced::default()),
             }),
+            checked: Default::default(),
         }
     }
 
@@ -193,6 +196,9 @@ impl Controller {
     /// Checks that both API servers answer, serve KubeStellar's CRDs, and
     /// let this controller watch Bindings (WDS) and WorkStatuses (ITS).
     pub async fn preflight(&self) -> Result<(), StartError> {
+        if self.checked.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
         preflight::check(&[
             preflight::Space {
                 name: "WDS",
@@ -207,15 +213,20 @@ impl Controller {
                 rbac: "config/rbac/its.yaml",
             },
         ])
-        .await
+        .await?;
+        self.checked.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Runs until `shutdown` completes; in-flight reconciles finish first.
     /// With leadership, returns [`StartError::Leadership`] as soon as this
     /// replica stops leading, its workers stopped mid-reconcile.
+    /// Runs [`Controller::preflight`] first unless it passed already.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
         self.preflight().await?;
-        let Self { ctx, leadership } = self;
+        let Self {
+            ctx, leadership, ..
+        } = self;
         ctx.health.set_connected();
         let watches = [
             tokio::spawn(watch::bindings(ctx.clone())),
@@ -349,7 +360,12 @@ async fn worker(ctx: Arc<Context>) {
                 if matches!(e, SyncError::Policy(_)) {
                     ctx.metrics.count_policy_error();
                 }
-                let delay = ctx.queue.retry(&key);
+                // An API server that is down is retried soon, not after a
+                // backoff that grew for as long as the outage lasted.
+                let delay = match &e {
+                    SyncError::Wds(w) if w.is_transient() => ctx.queue.retry_transient(&key),
+                    _ => ctx.queue.retry(&key),
+                };
                 tracing::warn!(object = %key, error = %e, retry_in = ?delay, "reconcile failed");
             }
         }

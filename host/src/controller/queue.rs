@@ -19,6 +19,12 @@ use tokio::sync::Notify;
 pub const BACKOFF_BASE: Duration = Duration::from_millis(10);
 /// Longest retry delay.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Longest retry delay after a transient failure (an API server or etcd that
+/// is down or does not answer in time): the key must be written within about
+/// this long of the server's return, not after a backoff that grew for as
+/// long as the outage lasted (a 10 s outage would otherwise leave keys
+/// waiting up to 10 s more).
+pub const TRANSIENT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// A deduplicating work queue with per-key backoff.
 pub struct WorkQueue<K> {
@@ -126,6 +132,16 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
     /// Marks a key's reconcile failed: it comes back after its backoff.
     /// Returns the delay.
     pub fn retry(self: &Arc<Self>, key: &K) -> Duration {
+        self.retry_capped(key, BACKOFF_MAX)
+    }
+
+    /// [`WorkQueue::retry`] after a transient failure: the delay is at most
+    /// [`TRANSIENT_BACKOFF_MAX`].
+    pub fn retry_transient(self: &Arc<Self>, key: &K) -> Duration {
+        self.retry_capped(key, TRANSIENT_BACKOFF_MAX)
+    }
+
+    fn retry_capped(self: &Arc<Self>, key: &K, cap: Duration) -> Duration {
         let failures = {
             let mut s = self.state.lock().expect("queue lock");
             let n = s.failures.entry(key.clone()).or_insert(0);
@@ -134,7 +150,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
         };
         self.metrics.retries.inc();
         self.finish(key, false);
-        let delay = backoff(failures);
+        let delay = backoff(failures).min(cap);
         let queue = Arc::clone(self);
         let key = key.clone();
         tokio::spawn(async move {
@@ -333,6 +349,24 @@ mod tests {
         q.next().await.unwrap();
         assert_eq!(metrics.adds(), 3, "the retry re-added a");
         assert_eq!(metrics.depth(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_transient_failure_waits_at_most_the_transient_cap() {
+        let q = WorkQueue::new();
+        q.add("a");
+        let mut last = Duration::ZERO;
+        for _ in 0..30 {
+            let key = q.next().await.unwrap();
+            last = q.retry_transient(&key);
+            assert!(last <= TRANSIENT_BACKOFF_MAX);
+        }
+        assert_eq!(last, TRANSIENT_BACKOFF_MAX);
+        let key = q.next().await.unwrap();
+        assert!(
+            q.retry(&key) > TRANSIENT_BACKOFF_MAX,
+            "a refusal keeps the long backoff"
+        );
     }
 
     #[tokio::test]

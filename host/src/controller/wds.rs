@@ -27,6 +27,13 @@ use crate::kubestellar::{MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL};
 /// The field manager of every write.
 pub const FIELD_MANAGER: &str = "status-router";
 
+/// How long one read, write or discovery may take. kube's client has no read
+/// timeout, so a request to an API server that is stopped (SIGSTOP, a hung
+/// node) would hold its worker until the server resumes; a timed-out call is
+/// a transient failure, retried soon (a patch without resourceVersion is safe
+/// to repeat).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A failed read or write in the WDS.
 #[derive(Debug, thiserror::Error)]
 pub enum WdsError {
@@ -46,6 +53,48 @@ pub enum WdsError {
         key: String,
         source: kube::Error,
     },
+    #[error("{action} {key}: no answer from the WDS within {REQUEST_TIMEOUT:?}")]
+    Timeout { action: &'static str, key: String },
+}
+
+impl WdsError {
+    /// Whether the failure is the WDS being down, slow or overloaded (retried
+    /// soon) rather than a refusal that only a change of inputs can fix.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            WdsError::Timeout { .. } => true,
+            WdsError::UnknownResource { .. } => false,
+            WdsError::Discovery { source, .. } | WdsError::Api { source, .. } => transient(source),
+        }
+    }
+}
+
+fn transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => status.code >= 500 || matches!(status.code, 408 | 429),
+        // Connection refused or reset, TLS, a body cut short: the server went away.
+        _ => true,
+    }
+}
+
+/// Runs one API call under [`REQUEST_TIMEOUT`].
+async fn bounded<T>(
+    action: &'static str,
+    key: &ObjectKey,
+    call: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Result<T, WdsError> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(source)) => Err(WdsError::Api {
+            action,
+            key: key.to_string(),
+            source,
+        }),
+        Err(_) => Err(WdsError::Timeout {
+            action,
+            key: key.to_string(),
+        }),
+    }
 }
 
 /// What discovery says about a resource.
@@ -99,12 +148,24 @@ impl Wds {
         }
         let gv = GroupVersion::gv(group, version);
         let group_version = gv.api_version();
-        let api_group = oneshot::pinned_group(&self.client, &gv)
-            .await
-            .map_err(|source| WdsError::Discovery {
-                group_version: group_version.clone(),
-                source,
-            })?;
+        let api_group =
+            match tokio::time::timeout(REQUEST_TIMEOUT, oneshot::pinned_group(&self.client, &gv))
+                .await
+            {
+                Ok(Ok(group)) => group,
+                Ok(Err(source)) => {
+                    return Err(WdsError::Discovery {
+                        group_version,
+                        source,
+                    });
+                }
+                Err(_) => {
+                    return Err(WdsError::Timeout {
+                        action: "discover",
+                        key: group_version,
+                    });
+                }
+            };
         let (api, caps) = api_group
             .versioned_resources(version)
             .into_iter()
@@ -184,20 +245,33 @@ impl Wds {
             field_manager: Some(FIELD_MANAGER.into()),
             ..PatchParams::default()
         };
-        let result = if status && info.has_status {
-            api.patch_status(&object.key.name, &params, &patch).await
-        } else {
-            api.patch(&object.key.name, &params, &patch).await
-        };
         let action = if status {
             "write the status of"
         } else {
             "label"
         };
+        let result = if status && info.has_status {
+            bounded(
+                action,
+                &object.key,
+                api.patch_status(&object.key.name, &params, &patch),
+            )
+            .await
+        } else {
+            bounded(
+                action,
+                &object.key,
+                api.patch(&object.key.name, &params, &patch),
+            )
+            .await
+        };
         let updated = match result {
             Ok(updated) => updated,
-            Err(source) => {
-                if let kube::Error::Api(refusal) = &source
+            Err(error) => {
+                if let WdsError::Api {
+                    source: kube::Error::Api(refusal),
+                    ..
+                } = &error
                     && (refusal.is_invalid() || refusal.code == 400 || refusal.is_forbidden())
                 {
                     // Retrying will not help until the reports, the policy or
@@ -209,11 +283,7 @@ impl Wds {
                     );
                     self.warn(object, "StatusWriteRejected", note).await;
                 }
-                return Err(WdsError::Api {
-                    action,
-                    key: object.key.to_string(),
-                    source,
-                });
+                return Err(error);
             }
         };
         self.metrics.count_write(status);
@@ -227,20 +297,25 @@ impl WorkloadObjects for Wds {
 
     async fn get(&self, key: &ObjectKey, version: &str) -> Result<Option<Workload>, WdsError> {
         let info = self.resource(&key.group, version, &key.resource).await?;
+        if info.namespaced == key.namespace.is_empty() {
+            // A WorkStatus or Binding that names a cluster-scoped object with
+            // a namespace (or a namespaced one without): no such object
+            // exists, and reading it by name alone would write, or clear,
+            // the status of another one.
+            tracing::warn!(
+                object = %key,
+                namespaced = info.namespaced,
+                "ignoring a reference whose namespace does not fit the resource's scope"
+            );
+            return Ok(None);
+        }
         let cached = self.cache.read().expect("cache lock").get(key).cloned();
         let object = match cached {
             Some(object) => object,
             // Not (yet) seen by a watch: read it once.
-            None => match self.api(&info, key).get_opt(&key.name).await {
-                Ok(Some(object)) => Arc::new(object),
-                Ok(None) => return Ok(None),
-                Err(source) => {
-                    return Err(WdsError::Api {
-                        action: "read",
-                        key: key.to_string(),
-                        source,
-                    });
-                }
+            None => match bounded("read", key, self.api(&info, key).get_opt(&key.name)).await? {
+                Some(object) => Arc::new(object),
+                None => return Ok(None),
             },
         };
         let meta = object.meta();

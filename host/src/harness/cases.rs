@@ -73,7 +73,8 @@ pub fn read_case_file(path: impl AsRef<Path>) -> Result<Vec<Case>, CaseFileError
 
 /// Parses the text of a case file.
 pub fn parse_cases(text: &str) -> Result<Vec<Case>, String> {
-    let doc: Value = serde_yaml::from_str(text).map_err(|e| format!("not YAML: {e}"))?;
+    let doc: Value =
+        crate::policy::from_json_or_yaml(text).map_err(|e| format!("not YAML: {e}"))?;
     let Some(Value::Sequence(cases)) = doc.get("cases") else {
         return Err("the top level must be a mapping with a `cases` list".into());
     };
@@ -242,3 +243,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "cases_props.rs"]
+mod props;

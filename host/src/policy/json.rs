@@ -10,6 +10,22 @@ use serde::{Deserialize, Serialize};
 
 use super::{Decision, ReportedStatus, Request, WorkloadRef};
 
+/// Parses a document written as JSON or as YAML.
+///
+/// JSON goes to the JSON parser first: YAML is not quite a superset of JSON.
+/// A JSON string may hold U+2028 or U+2029 unescaped, which a YAML parser
+/// reads as line breaks (found by the property tests in `harness::cases`).
+/// Anything else, or JSON that does not fit `T`, goes to the YAML parser,
+/// whose error is the one reported.
+pub fn from_json_or_yaml<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> Result<T, serde_yaml::Error> {
+    match serde_json::from_str(text) {
+        Ok(value) => Ok(value),
+        Err(_) => serde_yaml::from_str(text),
+    }
+}
+
 /// A workload object, as in `request.object` and `aggregate.object`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

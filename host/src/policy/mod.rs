@@ -24,7 +24,9 @@ pub use cache::CompiledCache;
 pub use engine::{Limits, PolicyEngine};
 pub use error::PolicyError;
 pub use instance::PolicyInstance;
-pub use json::{AggregateDoc, DecisionDoc, Handler, ObjectDoc, ReportedDoc, RequestDoc};
+pub use json::{
+    AggregateDoc, DecisionDoc, Handler, ObjectDoc, ReportedDoc, RequestDoc, from_json_or_yaml,
+};
 pub use load::{Policy, PolicyInfo};
 
 wasmtime::component::bindgen!({

@@ -62,7 +62,10 @@ pub struct ControlPlane {
     its: ApiServer,
     startup: Duration,
     /// Children in start order (etcd first); stopped in reverse order.
-    children: Mutex<Vec<(String, Child)>>,
+    pub(crate) children: Mutex<Vec<(String, Child)>>,
+    /// What the servers were started with, to restart them (see `faults`).
+    pub(crate) creds: Option<Credentials>,
+    pub(crate) etcd_peer_port: u16,
 }
 
 impl ControlPlane {
@@ -127,6 +130,8 @@ impl ControlPlane {
             bin_dir,
             startup: Duration::ZERO,
             children: Mutex::new(Vec::new()),
+            creds: None,
+            etcd_peer_port: ports[1],
         };
         // From here on, an early return drops `cp`, which stops whatever was started.
         let creds = setup::write_credentials(&cp.dir)?;
@@ -145,6 +150,7 @@ impl ControlPlane {
         for api in [cp.wds.clone(), cp.its.clone()] {
             cp.wait_apiserver(&api, timeout)?;
         }
+        cp.creds = Some(creds);
         cp.startup = t0.elapsed();
         crate::say!(
             "control plane: etcd + WDS ({}) + ITS ({}) ready in {:.1?}; kubeconfig {}",
@@ -157,8 +163,12 @@ impl ControlPlane {
     }
 
     fn spawn(&self, name: &str, program: &str, args: Vec<String>, log: &Path) -> Result<(), Error> {
-        let out =
-            File::create(log).map_err(|e| Error::io(format!("creating {}", log.display()), e))?;
+        // A restarted server appends to the log of its earlier runs.
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| Error::io(format!("creating {}", log.display()), e))?;
         let err = out
             .try_clone()
             .map_err(|e| Error::io("duplicating a log file handle", e))?;
@@ -180,12 +190,16 @@ impl ControlPlane {
         Ok(())
     }
 
-    fn spawn_etcd(&self, peer_port: u16) -> Result<(), Error> {
+    pub(crate) fn spawn_etcd(&self, peer_port: u16) -> Result<(), Error> {
         let args = setup::etcd_args(&self.dir, &self.etcd_url, peer_port);
         self.spawn("etcd", "etcd", args, &self.dir.join("etcd.log"))
     }
 
-    fn spawn_apiserver(&self, api: &ApiServer, creds: &Credentials) -> Result<(), Error> {
+    pub(crate) fn spawn_apiserver(
+        &self,
+        api: &ApiServer,
+        creds: &Credentials,
+    ) -> Result<(), Error> {
         let mode = match self.authorization {
             Authorization::AlwaysAllow => "AlwaysAllow",
             Authorization::Rbac => "RBAC",
@@ -213,7 +227,7 @@ impl ControlPlane {
         Ok(())
     }
 
-    fn wait_etcd(&self, timeout: Duration) -> Result<(), Error> {
+    pub(crate) fn wait_etcd(&self, timeout: Duration) -> Result<(), Error> {
         let log = self.dir.join("etcd.log");
         let addr = self.etcd_url.trim_start_matches("http://").to_string();
         let deadline = Instant::now() + timeout;
@@ -236,7 +250,7 @@ impl ControlPlane {
         })
     }
 
-    fn wait_apiserver(&self, api: &ApiServer, timeout: Duration) -> Result<(), Error> {
+    pub(crate) fn wait_apiserver(&self, api: &ApiServer, timeout: Duration) -> Result<(), Error> {
         let name = format!("{}-apiserver", api.context);
         let deadline = Instant::now() + timeout;
         let mut last = String::from("no answer yet");
@@ -382,7 +396,7 @@ impl Drop for ControlPlane {
     }
 }
 
-fn ready_timeout() -> Duration {
+pub(crate) fn ready_timeout() -> Duration {
     std::env::var("STATUS_ROUTER_CONTROL_PLANE_TIMEOUT_SECS")
         .ok()
         .and_then(|s| s.parse().ok())

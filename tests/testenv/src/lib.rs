@@ -34,6 +34,7 @@ pub(crate) use say;
 
 mod control_plane;
 mod crds;
+mod faults;
 mod process;
 mod setup;
 
@@ -47,6 +48,14 @@ use kube::Client;
 use kube::api::{Api, ObjectMeta, PostParams};
 
 pub use control_plane::{ApiServer, Authorization, ControlPlane};
+pub use faults::Server;
+
+/// Spawns a process that the kernel kills when this test binary dies
+/// (PDEATHSIG, see `process`): for a test's own children, such as a
+/// controller it runs as a real process.
+pub fn spawn_child(cmd: std::process::Command) -> std::io::Result<std::process::Child> {
+    process::spawn(cmd)
+}
 pub use crds::{install_crd_files, install_crds, parse_crds, parse_documents};
 pub use setup::{BIN_ENV, CACHE_KEY, default_bin_dir, find_binaries};
 
@@ -204,6 +213,14 @@ pub fn unique_name(prefix: &str) -> String {
 /// Creates a namespace named [`unique_name`]`(prefix)` and returns its name. Panics on error.
 pub async fn create_namespace(client: &Client, prefix: &str) -> String {
     let name = unique_name(prefix);
+    create_namespace_named(client, &name).await;
+    name
+}
+
+/// Creates the namespace `name` (on a private control plane, where names
+/// cannot collide). Panics on error.
+pub async fn create_namespace_named(client: &Client, name: &str) {
+    let name = name.to_string();
     let ns = Namespace {
         metadata: ObjectMeta {
             name: Some(name.clone()),
@@ -215,7 +232,6 @@ pub async fn create_namespace(client: &Client, prefix: &str) -> String {
         .create(&PostParams::default(), &ns)
         .await
         .unwrap_or_else(|e| panic!("testenv: creating namespace {name}: {e}"));
-    name
 }
 
 #[cfg(test)]

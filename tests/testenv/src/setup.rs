@@ -69,6 +69,7 @@ pub fn free_ports(n: usize) -> Result<Vec<u16>, Error> {
 }
 
 /// Files written by [`write_credentials`].
+#[derive(Clone, Debug)]
 pub struct Credentials {
     pub ca_cert: PathBuf,
     pub serving_cert: PathBuf,
@@ -285,4 +286,26 @@ pub fn etcd_health(addr: &str) -> std::io::Result<String> {
     let mut body = String::new();
     stream.read_to_string(&mut body)?;
     Ok(body)
+}
+
+/// `POST <path>` with a JSON body on etcd's plain-HTTP client port (its gRPC
+/// gateway, `/v3/...`); returns the response body.
+pub fn etcd_post(addr: &str, path: &str, body: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+        return Err(std::io::Error::other(format!(
+            "etcd {path}: {}: {body}",
+            head.lines().next().unwrap_or_default()
+        )));
+    }
+    Ok(body.to_string())
 }
