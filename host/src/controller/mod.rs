@@ -7,8 +7,10 @@
 //! - [`sync`] is the split of KubeStellar's `syncWorkloadObject`;
 //! - [`wds`] does the Kubernetes reads and writes behind [`workload`]'s interface.
 
+pub mod executing_count;
 pub mod index;
 pub mod metrics;
+pub mod normalise;
 pub mod preflight;
 pub mod queue;
 pub mod sync;
