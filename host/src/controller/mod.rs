@@ -11,6 +11,7 @@ pub mod executing_count;
 pub mod index;
 pub mod metrics;
 pub mod normalise;
+pub mod own_writes;
 pub mod preflight;
 pub mod queue;
 pub mod sync;

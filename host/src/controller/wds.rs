@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use super::index::ObjectKey;
 use super::metrics::Metrics;
 use super::normalise::{ServerForms, equal_but_for_zero_values};
+use super::own_writes::OwnWrites;
 use super::workload::{Desired, StatusLabel, Workload, WorkloadObjects};
 use crate::kubestellar::{EXECUTING_COUNT_LABEL, MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL};
 
@@ -70,6 +71,8 @@ pub struct Wds {
     cache: RwLock<HashMap<ObjectKey, Arc<DynamicObject>>>,
     /// What the server stored for the last status written to each object.
     forms: ServerForms,
+    /// The resourceVersions our writes produced, to ignore stale echoes.
+    own_writes: OwnWrites,
     recorder: Recorder,
     metrics: Arc<Metrics>,
 }
@@ -86,6 +89,7 @@ impl Wds {
             resources: Default::default(),
             cache: Default::default(),
             forms: Default::default(),
+            own_writes: Default::default(),
             metrics,
         }
     }
@@ -135,8 +139,15 @@ impl Wds {
     }
 
     /// Records the latest copy of an object (from a watch or a write), keeping
-    /// only what a reconcile reads: metadata without managedFields, and the status.
+    /// only what a reconcile reads: metadata without managedFields, and the
+    /// status. The watch event of a state that a later write of ours has
+    /// replaced is ignored (see `own_writes`).
     pub fn cache_object(&self, key: ObjectKey, mut object: DynamicObject) {
+        if let Some(version) = object.metadata.resource_version.as_deref()
+            && self.own_writes.is_superseded(&key, version)
+        {
+            return;
+        }
         object.metadata.managed_fields = None;
         if let Some(fields) = object.data.as_object_mut() {
             fields.retain(|name, _| name == "status");
@@ -159,6 +170,7 @@ impl Wds {
     pub fn forget_object(&self, key: &ObjectKey) {
         self.cache.write().expect("cache lock").remove(key);
         self.forms.retain(|k| k != key);
+        self.own_writes.retain(|k| k != key);
     }
 
     /// Forgets every cached object of a resource, when its watch stops.
@@ -174,6 +186,7 @@ impl Wds {
             .expect("cache lock")
             .retain(|k, _| kept(k));
         self.forms.retain(kept);
+        self.own_writes.retain(kept);
     }
 
     fn api(&self, info: &ResourceInfo, key: &ObjectKey) -> Api<DynamicObject> {
@@ -236,6 +249,9 @@ impl Wds {
         let stored = status_of(&updated);
         if !dry_run {
             self.metrics.count_write(status);
+            if let Some(version) = updated.metadata.resource_version.as_deref() {
+                self.own_writes.record(&object.key, version);
+            }
             self.cache_object(object.key.clone(), updated);
         }
         Ok(stored)

@@ -8,8 +8,10 @@
 //!   Namespace.
 //! - An object at rest costs no write: a multi-WEC Deployment whose aggregate
 //!   has zero counters (which the API server drops) is written once over 100
-//!   reconciles, and not at all by a restarted controller; a custom resource
-//!   whose schema keeps zero values still gets them written.
+//!   reconciles, and not at all by a restarted controller; a copied status
+//!   with a field the WDS's API server does not know (and drops) is written
+//!   once; a custom resource whose schema keeps zero values still gets them
+//!   written.
 //!
 //! Tests that run a controller on the shared control plane run one at a time
 //! (see `common`).
@@ -21,7 +23,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use common::*;
 use kube::api::{Api, DynamicObject};
 use serde_json::{Value, json};
-use status_router::kubestellar::SourceRef;
+use status_router::kubestellar::{BindingSpec, SourceRef};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn executing_count_is_two_then_one_then_gone() {
@@ -94,6 +96,30 @@ async fn executing_count_is_two_then_one_then_gone() {
     env.cleanup().await;
 }
 
+/// Puts the Binding `n` times, alternating between `specs`, waiting each
+/// time for at least one more reconcile.
+async fn reconcile_times(
+    env: &Env,
+    controller: &Running,
+    binding: &str,
+    specs: &[BindingSpec; 2],
+    n: usize,
+) {
+    for round in 0..n {
+        let before = controller.reconciles();
+        env.put_binding(binding, specs[round % 2].clone()).await;
+        wait_for("the reconcile of a Binding change", TIMEOUT, || async {
+            let now = controller.reconciles();
+            if now > before {
+                Ok(())
+            } else {
+                Err(format!("reconciles = {now}"))
+            }
+        })
+        .await;
+    }
+}
+
 /// What the controller wrote, from its metrics.
 fn writes(controller: &Running) -> (u64, u64) {
     let m = controller.metrics();
@@ -133,24 +159,8 @@ async fn an_aggregate_with_zero_counters_is_written_once_in_a_hundred_reconciles
     // Each change of destinations re-queues the object; wec3 reports
     // nothing, so the aggregate stays the same.
     let start = controller.reconciles();
-    for round in 0..100 {
-        let wecs: &[&str] = if round % 2 == 0 {
-            &[&wec1, &wec2, &wec3]
-        } else {
-            &[&wec1, &wec2]
-        };
-        let before = controller.reconciles();
-        env.put_binding(&binding, spec(wecs)).await;
-        wait_for("the reconcile of a Binding change", TIMEOUT, || async {
-            let now = controller.reconciles();
-            if now > before {
-                Ok(())
-            } else {
-                Err(format!("reconciles = {now}"))
-            }
-        })
-        .await;
-    }
+    let specs = [spec(&[&wec1, &wec2, &wec3]), spec(&[&wec1, &wec2])];
+    reconcile_times(&env, &controller, &binding, &specs, 100).await;
     settle(&controller, 0).await;
     assert!(controller.reconciles() - start >= 100);
     let after = web.observe().await;
@@ -179,6 +189,43 @@ async fn an_aggregate_with_zero_counters_is_written_once_in_a_hundred_reconciles
     assert_eq!(writes(&restarted), (0, 0));
     restarted.assert_no_errors();
     restarted.stop().await;
+    env.cleanup().await;
+}
+
+/// A WEC newer than the WDS reports a field the WDS's API server does not
+/// know (`terminatingReplicas`, Kubernetes 1.33) and drops on every write:
+/// the status is written once, then the controller remembers what the
+/// server made of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_the_server_drops_is_written_once() {
+    let env = Env::new().await;
+    let wds_name = testenv::unique_name("wds");
+    let ns = env.namespace().await;
+    let (wec1, wec2, wec3) = (env.wec().await, env.wec().await, env.wec().await);
+    let binding = testenv::unique_name("multi");
+    let web = create_deployment(&env.wds, &ns, "web").await;
+    let known = deployment_status(2, 2);
+    let mut newer = known.clone();
+    newer["terminatingReplicas"] = json!(1);
+    env.report(&wds_name, &wec1, &binding, (&ns, "web"), Some(&newer))
+        .await;
+    let controller = Running::start(&env, &wds_name, default_policy(), 2);
+    // Multi-WEC over wec1 and wec2 (or wec3), with one report: a singleton copy.
+    let spec =
+        |wecs: &[&str]| binding_spec(wecs, vec![deployment_clause(&ns, "web", MULTI_WEC)], vec![]);
+    env.put_binding(&binding, spec(&[&wec1, &wec2])).await;
+    let first = web.wait_singleton(&known).await;
+    settle(&controller, 0).await;
+    assert_eq!(writes(&controller), (1, 1));
+    let specs = [spec(&[&wec1, &wec3]), spec(&[&wec1, &wec2])];
+    reconcile_times(&env, &controller, &binding, &specs, 20).await;
+    settle(&controller, 0).await;
+    let after = web.observe().await;
+    assert!(after.is_singleton(&known), "{after:?}");
+    assert_eq!(after.resource_version, first.resource_version);
+    assert_eq!(writes(&controller), (1, 1), "written once");
+    controller.assert_no_errors();
+    controller.stop().await;
     env.cleanup().await;
 }
 
