@@ -52,28 +52,8 @@ pub fn aggregate_json_with<'a>(
     reported: impl IntoIterator<Item = (&'a str, &'a str)>,
     rule: NumberRule,
 ) -> Result<String, String> {
-    let mut parsed = Vec::new();
-    for (wec, status) in reported {
-        match serde_json::from_str::<Value>(status) {
-            Ok(Value::Object(map)) => parsed.push((wec, map)),
-            Ok(other) => {
-                return Err(format!(
-                    "status reported by WEC {:?} is not a JSON object but {}",
-                    wec,
-                    kind_of(&other)
-                ));
-            }
-            Err(e) => {
-                return Err(format!(
-                    "status reported by WEC {wec:?} is not valid JSON: {e}"
-                ));
-            }
-        }
-    }
-    // Reports arrive sorted from the host; sort anyway so that the result never
-    // depends on the caller's order.
-    parsed.sort_by(|a, b| a.0.cmp(b.0));
-    let maps: Vec<&Map<String, Value>> = parsed.iter().map(|(_, m)| m).collect();
+    let parsed = crate::reports::parse(reported)?;
+    let maps: Vec<&Map<String, Value>> = parsed.iter().map(|r| &r.status).collect();
     Ok(Value::Object(merge_maps_with(&maps, rule)).to_string())
 }
 
@@ -218,17 +198,6 @@ fn less(a: &Number, b: &Number) -> bool {
     match (a.as_i64(), b.as_i64()) {
         (Some(x), Some(y)) => x < y,
         _ => a.as_f64().unwrap_or(f64::NAN) < b.as_f64().unwrap_or(f64::NAN),
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 

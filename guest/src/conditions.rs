@@ -20,18 +20,39 @@ pub fn merge_conditions(values: &[Option<&Value>]) -> Option<Value> {
             Some(v) => v
                 .as_array()?
                 .iter()
-                .map(|c| {
-                    c.as_object()
-                        .filter(|c| c.get("type").is_some_and(Value::is_string))
-                })
+                .map(typed)
                 .collect::<Option<Vec<_>>>()?,
         };
         lists.push(list);
     }
+    Some(Value::Array(merge_lists(&lists)))
+}
 
+/// [`merge_conditions`] for the kind-aware rules, which follow KubeStellar in
+/// skipping what is malformed rather than dropping the whole list: an entry
+/// that is not an object with a string `type`, or a `conditions` value that
+/// is not a list, counts as absent.
+pub fn merge_valid_conditions(values: &[Option<&Value>]) -> Vec<Value> {
+    let lists: Vec<Vec<&Map<String, Value>>> = values
+        .iter()
+        .map(|v| {
+            v.and_then(Value::as_array)
+                .map(|l| l.iter().filter_map(typed).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    merge_lists(&lists)
+}
+
+fn typed(c: &Value) -> Option<&Map<String, Value>> {
+    c.as_object()
+        .filter(|c| c.get("type").is_some_and(Value::is_string))
+}
+
+fn merge_lists(lists: &[Vec<&Map<String, Value>>]) -> Vec<Value> {
     // Condition types in order of first appearance, WEC by WEC.
     let mut types: Vec<&str> = Vec::new();
-    for list in &lists {
+    for list in lists {
         for c in list {
             let t = c["type"].as_str().unwrap_or_default();
             if !types.contains(&t) {
@@ -40,7 +61,7 @@ pub fn merge_conditions(values: &[Option<&Value>]) -> Option<Value> {
         }
     }
 
-    let merged = types
+    types
         .into_iter()
         .map(|t| {
             let per_wec: Vec<Option<&Map<String, Value>>> = lists
@@ -49,8 +70,7 @@ pub fn merge_conditions(values: &[Option<&Value>]) -> Option<Value> {
                 .collect();
             Value::Object(merge_one(&per_wec))
         })
-        .collect();
-    Some(Value::Array(merged))
+        .collect()
 }
 
 /// Merges one condition type across WECs; at least one WEC reports it.

@@ -1,7 +1,9 @@
 //! The default routing policy of status-router, compiled to a WebAssembly component.
 //!
 //! `decide` implements KubeStellar's routing table (see [`table`]), and `aggregate`
-//! the generic multi-WEC rules of KubeStellar's design proposal (see [`aggregate`]).
+//! KubeStellar v0.30's rules for the kinds it knows (see [`kinds`]) and the
+//! generic multi-WEC rules of its design proposal for every other kind (see
+//! [`aggregate`]).
 //! The crate doubles as the template for new policies: copy it, change `decide`
 //! or `aggregate`, and build it with `cargo xtask build-policies`.
 //!
@@ -11,7 +13,9 @@
 
 pub mod aggregate;
 pub mod conditions;
+pub mod kinds;
 pub mod pool;
+pub mod reports;
 pub mod table;
 
 #[cfg(all(feature = "component", target_arch = "wasm32"))]
@@ -48,11 +52,10 @@ mod component {
             }
         }
 
-        fn aggregate(
-            _object: WorkloadRef,
-            reported: Vec<ReportedStatus>,
-        ) -> Result<String, String> {
-            crate::aggregate::aggregate_json(
+        fn aggregate(object: WorkloadRef, reported: Vec<ReportedStatus>) -> Result<String, String> {
+            crate::kinds::aggregate_json(
+                &object.group,
+                &object.kind,
                 reported.iter().map(|r| (r.wec.as_str(), r.status.as_str())),
             )
         }
@@ -60,10 +63,11 @@ mod component {
 
     export!(DefaultPolicy);
 
-    /// The policy's self-test: the conformance cases of the routing table. A
-    /// host checks them before it hot-swaps this module in.
+    /// The policy's self-test: the conformance cases of the routing table and
+    /// the case file of every kind, joined by `build.rs`. A host checks them
+    /// before it hot-swaps this module in.
     #[used]
     #[unsafe(link_section = "status-router-self-test")]
-    static SELF_TEST: [u8; include_bytes!("../../tests/policies/conformance.yaml").len()] =
-        *include_bytes!("../../tests/policies/conformance.yaml");
+    static SELF_TEST: [u8; include_bytes!(concat!(env!("OUT_DIR"), "/self-test.yaml")).len()] =
+        *include_bytes!(concat!(env!("OUT_DIR"), "/self-test.yaml"));
 }

@@ -1,6 +1,8 @@
 //! The cost of a routing decision: the embedded default policy (Wasm) with a
 //! reused instance, with a fresh instance per call, and the native table, plus
-//! an aggregation of two Deployment statuses. See BENCHMARKS.md.
+//! an aggregation of two Deployment statuses, and `aggregate` per kind: each
+//! kind with a rule of its own against the generic rules on the same two
+//! reports (the same statuses sent as a custom kind). See BENCHMARKS.md.
 //!
 //!     cargo bench -p status-router --bench decide
 
@@ -86,6 +88,101 @@ fn bench(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    bench_kinds(c, &mut reused);
+}
+
+/// Two realistic reports per kind with a rule of its own: (group, kind,
+/// resource, [wec1's status, wec2's status]).
+const KIND_REPORTS: &[(&str, &str, &str, [&str; 2])] = &[
+    (
+        "apps",
+        "Deployment",
+        "deployments",
+        [
+            r#"{"observedGeneration":7,"replicas":3,"updatedReplicas":3,"readyReplicas":3,"availableReplicas":3,"conditions":[{"type":"Available","status":"True","lastUpdateTime":"2026-01-01T00:00:00Z","lastTransitionTime":"2026-01-01T00:00:00Z","reason":"MinimumReplicasAvailable","message":"Deployment has minimum availability."},{"type":"Progressing","status":"True","lastUpdateTime":"2026-01-01T00:00:00Z","lastTransitionTime":"2026-01-01T00:00:00Z","reason":"NewReplicaSetAvailable","message":"ReplicaSet \"web-5d8f\" has successfully progressed."}]}"#,
+            r#"{"observedGeneration":7,"replicas":3,"updatedReplicas":3,"readyReplicas":1,"availableReplicas":1,"unavailableReplicas":2,"conditions":[{"type":"Available","status":"False","lastUpdateTime":"2026-01-02T00:00:00Z","lastTransitionTime":"2026-01-02T00:00:00Z","reason":"MinimumReplicasUnavailable","message":"Deployment does not have minimum availability."},{"type":"Progressing","status":"True","lastUpdateTime":"2026-01-02T00:00:00Z","lastTransitionTime":"2026-01-01T00:00:00Z","reason":"ReplicaSetUpdated","message":"ReplicaSet \"web-5d8f\" is progressing."}]}"#,
+        ],
+    ),
+    (
+        "apps",
+        "ReplicaSet",
+        "replicasets",
+        [
+            r#"{"replicas":3,"fullyLabeledReplicas":3,"readyReplicas":3,"availableReplicas":3,"observedGeneration":2}"#,
+            r#"{"replicas":3,"fullyLabeledReplicas":3,"readyReplicas":1,"availableReplicas":1,"observedGeneration":2,"conditions":[{"type":"ReplicaFailure","status":"True","lastTransitionTime":"2026-01-02T00:00:00Z","reason":"FailedCreate","message":"pods \"web-5d8f-x\" is forbidden: exceeded quota"}]}"#,
+        ],
+    ),
+    (
+        "apps",
+        "DaemonSet",
+        "daemonsets",
+        [
+            r#"{"currentNumberScheduled":10,"numberMisscheduled":0,"desiredNumberScheduled":10,"numberReady":10,"observedGeneration":3,"updatedNumberScheduled":10,"numberAvailable":10}"#,
+            r#"{"currentNumberScheduled":5,"numberMisscheduled":1,"desiredNumberScheduled":5,"numberReady":3,"observedGeneration":3,"updatedNumberScheduled":4,"numberAvailable":3,"numberUnavailable":2}"#,
+        ],
+    ),
+    (
+        "apps",
+        "StatefulSet",
+        "statefulsets",
+        [
+            r#"{"observedGeneration":2,"replicas":3,"readyReplicas":3,"currentReplicas":3,"updatedReplicas":3,"currentRevision":"db-5d8f","updateRevision":"db-5d8f","collisionCount":0,"availableReplicas":3}"#,
+            r#"{"observedGeneration":2,"replicas":3,"readyReplicas":2,"currentReplicas":2,"updatedReplicas":1,"currentRevision":"db-5d8f","updateRevision":"db-6a1c","collisionCount":0,"availableReplicas":2}"#,
+        ],
+    ),
+    (
+        "batch",
+        "Job",
+        "jobs",
+        [
+            r#"{"startTime":"2026-01-01T00:00:00Z","completionTime":"2026-01-01T00:01:00Z","succeeded":1,"conditions":[{"type":"Complete","status":"True","lastProbeTime":"2026-01-01T00:01:00Z","lastTransitionTime":"2026-01-01T00:01:00Z"}]}"#,
+            r#"{"startTime":"2026-01-01T00:00:00Z","active":1}"#,
+        ],
+    ),
+];
+
+/// `aggregate` per kind, and the generic rules on the same reports (the
+/// object sent as a custom kind, `example.com/Gadget`), in one group so that
+/// their figures come from one run.
+fn bench_kinds(c: &mut Criterion, instance: &mut PolicyInstance) {
+    let mut group = c.benchmark_group("aggregate per kind");
+    for (api_group, kind, resource, [one, two]) in KIND_REPORTS {
+        let reported = [("wec1", one), ("wec2", two)].map(|(wec, status)| ReportedStatus {
+            wec: wec.into(),
+            status: status.to_string(),
+        });
+        let object = |group: &str, kind: &str, resource: &str| WorkloadRef {
+            group: group.into(),
+            version: "v1".into(),
+            resource: resource.into(),
+            kind: kind.into(),
+            namespace: Some("default".into()),
+            name: "web".into(),
+            labels: vec![],
+            annotations: vec![],
+        };
+        let own = object(api_group, kind, resource);
+        let generic = object("example.com", "Gadget", "gadgets");
+        // The two rules give different statuses before they are timed.
+        let with_own = instance.aggregate(&own, &reported).unwrap().unwrap();
+        let with_generic = instance.aggregate(&generic, &reported).unwrap().unwrap();
+        assert_ne!(with_own, with_generic, "{kind}");
+        group.bench_function(format!("{kind}, its own rule"), |b| {
+            b.iter(|| {
+                instance
+                    .aggregate(black_box(&own), black_box(&reported))
+                    .unwrap()
+            })
+        });
+        group.bench_function(format!("{kind}, generic rules"), |b| {
+            b.iter(|| {
+                instance
+                    .aggregate(black_box(&generic), black_box(&reported))
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group! {

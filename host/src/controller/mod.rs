@@ -11,8 +11,11 @@
 //! index run on every replica, so that a standby that takes over needs no
 //! relist, but the workers (the only writers) run only while it leads.
 
+pub mod executing_count;
 pub mod index;
 pub mod metrics;
+pub mod normalise;
+pub mod own_writes;
 pub mod preflight;
 pub mod queue;
 pub mod sync;

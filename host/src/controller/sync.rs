@@ -3,15 +3,17 @@
 //! `none` writes what KubeStellar would.
 //!
 //! A failed policy call is an error (retried with backoff), never a cleared
-//! status: a bad policy must not change what users see.
+//! status: a bad policy must not change what users see. Every write also
+//! carries the `kubestellar.io/executing-count` label (`executing_count`).
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use super::executing_count::executing_count;
 use super::index::{ObjectFacts, ObjectKey, Report};
 use super::workload::{Desired, StatusLabel, Workload, WorkloadObjects};
-use crate::kubestellar::{MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL};
+use crate::kubestellar::carries_our_label;
 use crate::policy::{Decision, PolicyError, PolicyInstance, ReportedStatus, Request, WorkloadRef};
 
 /// What a reconcile did, for logs, metrics and tests.
@@ -65,7 +67,7 @@ pub async fn sync_workload_object<W: WorkloadObjects>(
         Decision::MultiWec(wecs) => {
             handle_multi_wec_state(wds, facts, policy, &object, &request.object, &wecs).await
         }
-        Decision::None => clear_if_ours(wds, &object).await,
+        Decision::None => clear_if_ours(wds, facts, &object).await,
     }
 }
 
@@ -83,11 +85,12 @@ pub async fn handle_singleton_state<W: WorkloadObjects>(
     match (wecs.len(), reports.as_slice()) {
         (1, [report]) => match &report.status {
             Some(status) => {
-                write(wds, object, status.as_ref().clone(), StatusLabel::Singleton).await
+                let status = status.as_ref().clone();
+                write(wds, facts, object, status, StatusLabel::Singleton).await
             }
             None => Ok(Outcome::Unchanged),
         },
-        _ => write_desired(wds, object, Desired::cleared()).await,
+        _ => write_desired(wds, facts, object, Desired::cleared()).await,
     }
 }
 
@@ -107,8 +110,11 @@ pub async fn handle_multi_wec_state<W: WorkloadObjects>(
         .filter_map(|Report { id, status }| status.map(|s| (id.wec, s)))
         .collect();
     match reported.as_slice() {
-        [] => write_desired(wds, object, Desired::cleared()).await,
-        [(_, status)] => write(wds, object, status.as_ref().clone(), StatusLabel::Singleton).await,
+        [] => write_desired(wds, facts, object, Desired::cleared()).await,
+        [(_, status)] => {
+            let status = status.as_ref().clone();
+            write(wds, facts, object, status, StatusLabel::Singleton).await
+        }
         _ => {
             let statuses: Vec<ReportedStatus> = reported
                 .iter()
@@ -118,7 +124,7 @@ pub async fn handle_multi_wec_state<W: WorkloadObjects>(
                 })
                 .collect();
             match policy.aggregate(object_ref, &statuses)? {
-                Ok(status) => write(wds, object, status, StatusLabel::MultiWec).await,
+                Ok(status) => write(wds, facts, object, status, StatusLabel::MultiWec).await,
                 Err(refusal) => {
                     let wecs: Vec<&str> = reported.iter().map(|(wec, _)| wec.as_str()).collect();
                     let note =
@@ -134,18 +140,18 @@ pub async fn handle_multi_wec_state<W: WorkloadObjects>(
 /// The `none` decision: clears, but only an object that carries our labels.
 async fn clear_if_ours<W: WorkloadObjects>(
     wds: &W,
+    facts: &ObjectFacts,
     object: &Workload,
 ) -> Result<Outcome, SyncError<W::Error>> {
-    let ours = object.labels.contains_key(SINGLETON_STATUS_LABEL)
-        || object.labels.contains_key(MULTI_WEC_STATUS_LABEL);
-    if !ours {
+    if !carries_our_label(&object.labels) {
         return Ok(Outcome::Unchanged);
     }
-    write_desired(wds, object, Desired::cleared()).await
+    write_desired(wds, facts, object, Desired::cleared()).await
 }
 
 async fn write<W: WorkloadObjects>(
     wds: &W,
+    facts: &ObjectFacts,
     object: &Workload,
     status: Value,
     label: StatusLabel,
@@ -153,15 +159,19 @@ async fn write<W: WorkloadObjects>(
     let desired = Desired {
         status,
         label: Some(label),
+        executing_count: None,
     };
-    write_desired(wds, object, desired).await
+    write_desired(wds, facts, object, desired).await
 }
 
+/// Writes `desired`, with the executing-count the routing facts give.
 async fn write_desired<W: WorkloadObjects>(
     wds: &W,
+    facts: &ObjectFacts,
     object: &Workload,
-    desired: Desired,
+    mut desired: Desired,
 ) -> Result<Outcome, SyncError<W::Error>> {
+    desired.executing_count = executing_count(&facts.routing);
     match wds.write(object, &desired).await {
         Ok(true) => Ok(Outcome::Written),
         Ok(false) => Ok(Outcome::Unchanged),

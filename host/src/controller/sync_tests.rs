@@ -8,8 +8,9 @@ use serde_json::json;
 use super::*;
 use crate::controller::index::Index;
 use crate::kubestellar::{
-    BindingSpec, Destination, DownsyncModulation, NamespaceScopeDownsyncClause, ObjectReference,
-    WorkStatus, WorkloadClauses,
+    BindingSpec, Destination, DownsyncModulation, EXECUTING_COUNT_LABEL, MULTI_WEC_STATUS_LABEL,
+    NamespaceScopeDownsyncClause, ObjectReference, SINGLETON_STATUS_LABEL, WorkStatus,
+    WorkloadClauses,
 };
 use crate::policy::{DEFAULT_POLICY, PolicyEngine};
 
@@ -37,6 +38,10 @@ impl WorkloadObjects for FakeWds {
         let mut labels = stored.labels.clone();
         labels.remove(SINGLETON_STATUS_LABEL);
         labels.remove(MULTI_WEC_STATUS_LABEL);
+        labels.remove(EXECUTING_COUNT_LABEL);
+        if let Some(n) = desired.executing_count {
+            labels.insert(EXECUTING_COUNT_LABEL.into(), n.to_string());
+        }
         match desired.label {
             Some(StatusLabel::Singleton) => {
                 labels.insert(SINGLETON_STATUS_LABEL.into(), "true".into())
@@ -187,7 +192,11 @@ async fn singleton_copies_the_one_report_then_writes_nothing_more() {
     assert_eq!(world.sync(&web()).await, Outcome::Written);
     let object = world.object(&web());
     assert_eq!(object.status, json!({"availableReplicas": 1}));
-    assert_eq!(labels(&object), [SINGLETON_STATUS_LABEL]);
+    assert_eq!(
+        labels(&object),
+        [EXECUTING_COUNT_LABEL, SINGLETON_STATUS_LABEL]
+    );
+    assert_eq!(object.labels[EXECUTING_COUNT_LABEL], "1");
     assert_eq!(world.sync(&web()).await, Outcome::Unchanged);
     assert_eq!(world.writes(), 1);
 }
@@ -204,7 +213,32 @@ async fn singleton_clears_with_two_reports_in_one_wec_and_waits_for_a_status() {
     assert_eq!(world.sync(&web()).await, Outcome::Written);
     let object = world.object(&web());
     assert_eq!(object.status, json!({}));
-    assert!(object.labels.is_empty());
+    assert_eq!(labels(&object), [EXECUTING_COUNT_LABEL]);
+}
+
+#[tokio::test]
+async fn executing_count_follows_the_qualified_wecs_while_singleton_is_requested() {
+    let mut world = World::new();
+    world.bind("b", &web(), &["wec1", "wec2"], true, false);
+    world.report("wec1", "ws", &web(), Some(json!({"a": 1})));
+    world.sync(&web()).await;
+    let object = world.object(&web());
+    assert_eq!(object.status, json!({}), "two WECs: singleton clears");
+    assert_eq!(object.labels[EXECUTING_COUNT_LABEL], "2");
+    // A multi-WEC-only Binding's WEC qualifies too.
+    world.bind("m", &web(), &["wec3"], false, true);
+    world.sync(&web()).await;
+    assert_eq!(world.object(&web()).labels[EXECUTING_COUNT_LABEL], "3");
+    world.bind("m", &web(), &[], false, true);
+    world.bind("b", &web(), &["wec1"], true, false);
+    world.sync(&web()).await;
+    let object = world.object(&web());
+    assert_eq!(object.status, json!({"a": 1}));
+    assert_eq!(object.labels[EXECUTING_COUNT_LABEL], "1");
+    world.bind("b", &web(), &["wec1"], false, true);
+    world.sync(&web()).await;
+    let object = world.object(&web());
+    assert_eq!(labels(&object), [SINGLETON_STATUS_LABEL], "the flag went");
 }
 
 #[tokio::test]
@@ -215,14 +249,23 @@ async fn two_wecs_aggregate_with_the_multi_wec_label_and_one_falls_back_to_singl
     world.report("wec2", "ws", &web(), Some(json!({"readyReplicas": 1})));
     world.sync(&web()).await;
     let object = world.object(&web());
-    assert_eq!(object.status, json!({"readyReplicas": 1}));
-    assert_eq!(labels(&object), [MULTI_WEC_STATUS_LABEL]);
+    // An apps/Deployment: KubeStellar's rule, every counter of it present.
+    let aggregate = json!({"replicas": 0, "updatedReplicas": 0, "availableReplicas": 0,
+        "readyReplicas": 1, "unavailableReplicas": 0, "observedGeneration": 0, "conditions": []});
+    assert_eq!(object.status, aggregate);
+    assert_eq!(
+        labels(&object),
+        [EXECUTING_COUNT_LABEL, MULTI_WEC_STATUS_LABEL]
+    );
 
     world.bind("b", &web(), &["wec1"], true, true);
     world.sync(&web()).await;
     let object = world.object(&web());
     assert_eq!(object.status, json!({"readyReplicas": 2}));
-    assert_eq!(labels(&object), [SINGLETON_STATUS_LABEL]);
+    assert_eq!(
+        labels(&object),
+        [EXECUTING_COUNT_LABEL, SINGLETON_STATUS_LABEL]
+    );
 }
 
 #[tokio::test]

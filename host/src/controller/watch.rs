@@ -23,9 +23,7 @@ use tokio::task::AbortHandle;
 
 use super::Context;
 use super::index::{ObjectKey, report_id};
-use crate::kubestellar::{
-    Binding, MULTI_WEC_STATUS_LABEL, ORIGIN_WDS_LABEL, SINGLETON_STATUS_LABEL, WorkStatus,
-};
+use crate::kubestellar::{Binding, ORIGIN_WDS_LABEL, WorkStatus, carries_our_label};
 
 /// Watches Bindings for ever.
 pub async fn bindings(ctx: Arc<Context>) {
@@ -179,9 +177,7 @@ async fn workloads(ctx: Arc<Context>, (group, version, resource): (String, Strin
             Ok(Event::InitApply(o) | Event::Apply(o)) => {
                 let key = key_of(&o);
                 let labels = o.metadata.labels.as_ref();
-                let labelled = labels.is_some_and(|l| {
-                    l.contains_key(SINGLETON_STATUS_LABEL) || l.contains_key(MULTI_WEC_STATUS_LABEL)
-                });
+                let labelled = labels.is_some_and(carries_our_label);
                 relist.saw(&key);
                 // Only objects that are ours or that some Binding or WorkStatus
                 // names are kept: the watch sees every object of the resource.

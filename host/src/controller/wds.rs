@@ -8,6 +8,11 @@
 //! before the status, and a label we drop comes off after it, so that a crash
 //! between the two writes never leaves a status of ours without our label
 //! (which would make it look like someone else's and never be cleared).
+//! `kubestellar.io/executing-count` follows the same order: set or changed
+//! before the status, removed after it.
+//!
+//! A status is written only when the server does not store it already, in
+//! its own normal form (see `normalise`): an object at rest costs no write.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -21,8 +26,10 @@ use serde_json::{Value, json};
 
 use super::index::ObjectKey;
 use super::metrics::Metrics;
+use super::normalise::{ServerForms, equal_but_for_zero_values};
+use super::own_writes::OwnWrites;
 use super::workload::{Desired, StatusLabel, Workload, WorkloadObjects};
-use crate::kubestellar::{MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL};
+use crate::kubestellar::{EXECUTING_COUNT_LABEL, MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL};
 
 /// The field manager of every write.
 pub const FIELD_MANAGER: &str = "status-router";
@@ -111,6 +118,10 @@ pub struct Wds {
     resources: tokio::sync::Mutex<HashMap<(String, String, String), ResourceInfo>>,
     /// The latest copy of each watched object, fed by the workload watches.
     cache: RwLock<HashMap<ObjectKey, Arc<DynamicObject>>>,
+    /// What the server stored for the last status written to each object.
+    forms: ServerForms,
+    /// The resourceVersions our writes produced, to ignore stale echoes.
+    own_writes: OwnWrites,
     recorder: Recorder,
     metrics: Arc<Metrics>,
 }
@@ -126,6 +137,8 @@ impl Wds {
             client,
             resources: Default::default(),
             cache: Default::default(),
+            forms: Default::default(),
+            own_writes: Default::default(),
             metrics,
         }
     }
@@ -187,8 +200,15 @@ impl Wds {
     }
 
     /// Records the latest copy of an object (from a watch or a write), keeping
-    /// only what a reconcile reads: metadata without managedFields, and the status.
+    /// only what a reconcile reads: metadata without managedFields, and the
+    /// status. The watch event of a state that a later write of ours has
+    /// replaced is ignored (see `own_writes`).
     pub fn cache_object(&self, key: ObjectKey, mut object: DynamicObject) {
+        if let Some(version) = object.metadata.resource_version.as_deref()
+            && self.own_writes.is_superseded(&key, version)
+        {
+            return;
+        }
         object.metadata.managed_fields = None;
         if let Some(fields) = object.data.as_object_mut() {
             fields.retain(|name, _| name == "status");
@@ -210,6 +230,8 @@ impl Wds {
     /// Forgets an object, from a watch.
     pub fn forget_object(&self, key: &ObjectKey) {
         self.cache.write().expect("cache lock").remove(key);
+        self.forms.retain(|k| k != key);
+        self.own_writes.retain(|k| k != key);
     }
 
     /// Forgets every cached object of a resource, when its watch stops.
@@ -219,10 +241,13 @@ impl Wds {
 
     /// Keeps only the cached objects of a resource that `keep` accepts (after a relist).
     pub fn retain_resource(&self, group: &str, resource: &str, keep: impl Fn(&ObjectKey) -> bool) {
+        let kept = |k: &ObjectKey| !(k.group == group && k.resource == resource) || keep(k);
         self.cache
             .write()
             .expect("cache lock")
-            .retain(|k, _| !(k.group == group && k.resource == resource) || keep(k));
+            .retain(|k, _| kept(k));
+        self.forms.retain(kept);
+        self.own_writes.retain(kept);
     }
 
     fn api(&self, info: &ResourceInfo, key: &ObjectKey) -> Api<DynamicObject> {
@@ -233,16 +258,21 @@ impl Wds {
         }
     }
 
+    /// Patches the object (its status when `status`), and returns the status
+    /// the server stored. A `dry_run` changes nothing, is not counted as a
+    /// write, and returns the status the server would store.
     async fn patch(
         &self,
         info: &ResourceInfo,
         object: &Workload,
         status: bool,
+        dry_run: bool,
         patch: Patch<Value>,
-    ) -> Result<(), WdsError> {
+    ) -> Result<Value, WdsError> {
         let api = self.api(info, &object.key);
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
+            dry_run,
             ..PatchParams::default()
         };
         let action = if status {
@@ -286,9 +316,40 @@ impl Wds {
                 return Err(error);
             }
         };
-        self.metrics.count_write(status);
-        self.cache_object(object.key.clone(), updated);
-        Ok(())
+        let stored = status_of(&updated);
+        if !dry_run {
+            self.metrics.count_write(status);
+            if let Some(version) = updated.metadata.resource_version.as_deref() {
+                self.own_writes.record(&object.key, version);
+            }
+            self.cache_object(object.key.clone(), updated);
+        }
+        Ok(stored)
+    }
+
+    /// Whether `wanted` must be written over the object's stored status: not
+    /// when they are equal, nor when the server is known to store `wanted`
+    /// as it is stored now, nor when a dry run says so (asked only when they
+    /// differ by zero values alone, which the server may drop).
+    async fn status_differs(
+        &self,
+        info: &ResourceInfo,
+        object: &Workload,
+        wanted: &Value,
+    ) -> Result<bool, WdsError> {
+        let stored = &object.status;
+        if stored == wanted || self.forms.is_stored(&object.key, wanted, stored) {
+            return Ok(false);
+        }
+        if !equal_but_for_zero_values(wanted, stored) {
+            return Ok(true);
+        }
+        let patch = replace_status(wanted.clone());
+        let would_store = self.patch(info, object, true, true, patch).await?;
+        let differs = would_store != *stored;
+        tracing::debug!(object = %object.key, differs, "dry run of a status that differs by zero values");
+        self.forms.record(&object.key, wanted.clone(), would_store);
+        Ok(differs)
     }
 }
 
@@ -319,10 +380,7 @@ impl WorkloadObjects for Wds {
             },
         };
         let meta = object.meta();
-        let status = match object.data.get("status") {
-            None | Some(Value::Null) => json!({}),
-            Some(status) => status.clone(),
-        };
+        let status = status_of(&object);
         Ok(Some(Workload {
             key: key.clone(),
             version: version.to_string(),
@@ -340,28 +398,40 @@ impl WorkloadObjects for Wds {
         let wanted = |label: StatusLabel| desired.label == Some(label);
         let mut add = BTreeMap::new();
         let mut remove = BTreeMap::new();
-        for (label, name) in [
-            (StatusLabel::Singleton, SINGLETON_STATUS_LABEL),
-            (StatusLabel::MultiWec, MULTI_WEC_STATUS_LABEL),
+        let count = desired.executing_count.map(|n| n.to_string());
+        for (name, value) in [
+            (
+                SINGLETON_STATUS_LABEL,
+                wanted(StatusLabel::Singleton).then_some("true"),
+            ),
+            (
+                MULTI_WEC_STATUS_LABEL,
+                wanted(StatusLabel::MultiWec).then_some("true"),
+            ),
+            (EXECUTING_COUNT_LABEL, count.as_deref()),
         ] {
-            match (wanted(label), object.labels.contains_key(name)) {
-                (true, false) => add.insert(name, Value::from("true")),
-                (false, true) => remove.insert(name, Value::Null),
+            match (value, object.labels.get(name)) {
+                (Some(v), current) if current.map(String::as_str) != Some(v) => {
+                    add.insert(name, Value::from(v))
+                }
+                (None, Some(_)) => remove.insert(name, Value::Null),
                 _ => None,
             };
         }
-        let status_differs = object.status != desired.status;
+        let status_differs = self.status_differs(&info, object, &desired.status).await?;
         if !add.is_empty() {
             let patch = Patch::Merge(json!({"metadata": {"labels": add}}));
-            self.patch(&info, object, false, patch).await?;
+            self.patch(&info, object, false, false, patch).await?;
         }
         if status_differs {
             let patch = replace_status(desired.status.clone());
-            self.patch(&info, object, true, patch).await?;
+            let stored = self.patch(&info, object, true, false, patch).await?;
+            self.forms
+                .record(&object.key, desired.status.clone(), stored);
         }
         if !remove.is_empty() {
             let patch = Patch::Merge(json!({"metadata": {"labels": remove}}));
-            self.patch(&info, object, false, patch).await?;
+            self.patch(&info, object, false, false, patch).await?;
         }
         Ok(status_differs || !add.is_empty() || !remove.is_empty())
     }
@@ -394,6 +464,14 @@ impl WorkloadObjects for Wds {
         {
             tracing::warn!(object = %object.key, error = %e, "cannot record an Event");
         }
+    }
+}
+
+/// An object's `.status`, absent or null read as `{}`.
+fn status_of(object: &DynamicObject) -> Value {
+    match object.data.get("status") {
+        None | Some(Value::Null) => json!({}),
+        Some(status) => status.clone(),
     }
 }
 

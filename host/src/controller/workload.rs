@@ -38,14 +38,17 @@ pub struct Desired {
     pub status: Value,
     /// Our label to hold; `None` removes both.
     pub label: Option<StatusLabel>,
+    /// The value of `kubestellar.io/executing-count`; `None` removes it.
+    pub executing_count: Option<usize>,
 }
 
 impl Desired {
-    /// Status `{}` and neither label.
+    /// Status `{}`, neither status label, and no executing-count.
     pub fn cleared() -> Self {
         Self {
             status: Value::Object(Default::default()),
             label: None,
+            executing_count: None,
         }
     }
 }

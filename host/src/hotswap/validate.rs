@@ -151,6 +151,28 @@ mod tests {
     }
 
     #[test]
+    fn the_default_policys_self_test_holds_the_table_and_every_kind() {
+        let text = self_test(DEFAULT_POLICY).expect("a self-test");
+        let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/policies");
+        let mut files = vec![cases.join("conformance.yaml")];
+        for kind in [
+            "daemonset",
+            "deployment",
+            "job",
+            "replicaset",
+            "statefulset",
+        ] {
+            assert!(
+                text.contains(&format!("tests/policies/kinds/{kind}.yaml")),
+                "{kind} missing"
+            );
+            files.push(cases.join(format!("kinds/{kind}.yaml")));
+        }
+        let on_disk: usize = files.iter().map(|f| read_case_file(f).unwrap().len()).sum();
+        assert_eq!(parse_cases(&text).unwrap().len(), on_disk);
+    }
+
+    #[test]
     fn a_pinned_sha256_must_match() {
         let digest = format!("{:x}", Sha256::digest(DEFAULT_POLICY));
         assert!(

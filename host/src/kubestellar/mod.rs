@@ -26,6 +26,22 @@ pub const ORIGIN_WDS_LABEL: &str = "transport.kubestellar.io/originWdsName";
 pub const SINGLETON_STATUS_LABEL: &str = "managed-by.kubestellar.io/singletonstatus";
 /// On a workload object: set while it holds a multi-WEC aggregate.
 pub const MULTI_WEC_STATUS_LABEL: &str = "managed-by.kubestellar.io/multiwecstatus";
+/// On a workload object: while singleton status return is requested, the
+/// decimal size of its qualified WEC set (KubeStellar's API documents it on
+/// `wantSingletonReportedState`; upstream never writes it).
+pub const EXECUTING_COUNT_LABEL: &str = "kubestellar.io/executing-count";
+
+/// Whether an object carries one of the labels we write: then it is ours, and
+/// the `none` decision clears it.
+pub fn carries_our_label(labels: &std::collections::BTreeMap<String, String>) -> bool {
+    [
+        SINGLETON_STATUS_LABEL,
+        MULTI_WEC_STATUS_LABEL,
+        EXECUTING_COUNT_LABEL,
+    ]
+    .iter()
+    .any(|l| labels.contains_key(*l))
+}
 
 /// Every CRD the controller needs, as YAML documents (what `status-router crds` prints).
 pub fn crds_yaml() -> String {

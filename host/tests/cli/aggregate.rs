@@ -4,7 +4,7 @@ use super::*;
 use serde_json::json;
 
 #[test]
-fn aggregate_of_two_deployments_takes_the_minimum() {
+fn aggregate_of_two_deployments_follows_kubestellar() {
     let path = fixture("aggregate-deployments.yaml");
     let stdout = status_router(
         &[
@@ -26,6 +26,8 @@ fn aggregate_of_two_deployments_takes_the_minimum() {
             "availableReplicas": 1,
             "updatedReplicas": 2,
             "observedGeneration": 6,
+            "unavailableReplicas": 0,
+            "conditions": [],
         })
     );
 }

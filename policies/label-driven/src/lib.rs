@@ -69,6 +69,8 @@ mod component {
 
         fn aggregate(object: WorkloadRef, reported: Vec<ReportedStatus>) -> Result<String, String> {
             crate::numbers::aggregate(
+                &object.group,
+                &object.kind,
                 &object.annotations,
                 reported.iter().map(|r| (r.wec.as_str(), r.status.as_str())),
             )

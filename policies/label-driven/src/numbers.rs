@@ -1,11 +1,15 @@
 //! Choosing how numbers combine in a multi-WEC aggregate, with the
 //! `status-router.kubestellar.io/aggregate-numbers` annotation.
 //!
-//! `min` (the default, KubeStellar's rule) reports what every WEC can vouch
-//! for; `max` the largest value of any WEC; `sum` the total across WECs, such
-//! as all the `readyReplicas` of a Deployment spread over several WECs. The
-//! rule applies to every number of the status, `observedGeneration`
-//! included. Everything else aggregates as in the default policy.
+//! Without the annotation the object aggregates exactly as under the default
+//! policy (KubeStellar's rules for Deployments, ReplicaSets, DaemonSets,
+//! StatefulSets and Jobs, the generic rules for every other kind), so that
+//! objects that say nothing see no difference. With it, the generic rules
+//! apply to every kind and the annotation picks the rule for numbers: `min`
+//! reports what every WEC can vouch for; `max` the largest value of any WEC;
+//! `sum` the total across WECs, such as all the `readyReplicas` of a
+//! Deployment spread over several WECs (KubeStellar issue #2809). The rule
+//! applies to every number of the status, `observedGeneration` included.
 //!
 //! Only an annotation is read, not a label: this is configuration of one
 //! object, not something to select objects by. An unknown value is an error
@@ -19,25 +23,32 @@ use crate::lookup;
 /// The annotation key that chooses the rule for numbers.
 pub const NUMBERS_KEY: &str = "status-router.kubestellar.io/aggregate-numbers";
 
-/// The rule an object's annotations ask for; an error names the annotation
-/// and the value it does not understand.
-pub fn number_rule(annotations: &[(String, String)]) -> Result<NumberRule, String> {
+/// The rule an object's annotations ask for, `None` without the annotation;
+/// an error names the annotation and the value it does not understand.
+pub fn number_rule(annotations: &[(String, String)]) -> Result<Option<NumberRule>, String> {
     match lookup(annotations, NUMBERS_KEY) {
-        None | Some("min") => Ok(NumberRule::Min),
-        Some("max") => Ok(NumberRule::Max),
-        Some("sum") => Ok(NumberRule::Sum),
+        None => Ok(None),
+        Some("min") => Ok(Some(NumberRule::Min)),
+        Some("max") => Ok(Some(NumberRule::Max)),
+        Some("sum") => Ok(Some(NumberRule::Sum)),
         Some(other) => Err(format!(
             "annotation {NUMBERS_KEY} has the unknown value {other:?}; expected min, max or sum"
         )),
     }
 }
 
-/// Aggregates (WEC, status JSON) reports with the rule the annotations ask for.
+/// Aggregates (WEC, status JSON) reports of an object of `group` and `kind`
+/// with the rule its annotations ask for (the default policy's without one).
 pub fn aggregate<'a>(
+    group: &str,
+    kind: &str,
     annotations: &[(String, String)],
     reported: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<String, String> {
-    aggregate_json_with(reported, number_rule(annotations)?)
+    match number_rule(annotations)? {
+        None => default_policy::kinds::aggregate_json(group, kind, reported),
+        Some(rule) => aggregate_json_with(reported, rule),
+    }
 }
 
 #[cfg(test)]
@@ -59,7 +70,8 @@ mod tests {
             ),
             ("wec2", r#"{"readyReplicas": 3, "paused": true}"#),
         ];
-        aggregate(&annotations(value), reported).map(|s| serde_json::from_str(&s).unwrap())
+        aggregate("example.com", "Gadget", &annotations(value), reported)
+            .map(|s| serde_json::from_str(&s).unwrap())
     }
 
     #[test]
@@ -67,6 +79,27 @@ mod tests {
         let want = json!({"readyReplicas": 2, "replicas": 0, "paused": false});
         assert_eq!(agg(None), Ok(want.clone()));
         assert_eq!(agg(Some("min")), Ok(want));
+    }
+
+    #[test]
+    fn without_the_annotation_a_deployment_aggregates_as_under_the_default_policy() {
+        let reported = [
+            (
+                "wec1",
+                r#"{"readyReplicas": 2, "unavailableReplicas": 1, "paused": true}"#,
+            ),
+            ("wec2", r#"{"readyReplicas": 3, "unavailableReplicas": 2}"#),
+        ];
+        let ours = aggregate("apps", "Deployment", &[], reported).unwrap();
+        let default =
+            default_policy::kinds::aggregate_json("apps", "Deployment", reported).unwrap();
+        assert_eq!(ours, default);
+        let ours: serde_json::Value = serde_json::from_str(&ours).unwrap();
+        assert_eq!(ours["unavailableReplicas"], 2, "{ours}");
+        // With the annotation, the generic rules: `min` takes the minimum everywhere.
+        let min = aggregate("apps", "Deployment", &annotations(Some("min")), reported).unwrap();
+        let min: serde_json::Value = serde_json::from_str(&min).unwrap();
+        assert_eq!(min["unavailableReplicas"], 1, "{min}");
     }
 
     #[test]
@@ -90,7 +123,13 @@ mod tests {
 
     #[test]
     fn a_bad_report_is_still_an_error() {
-        let err = aggregate(&annotations(Some("sum")), [("wec1", "[1]")]).unwrap_err();
+        let err = aggregate(
+            "apps",
+            "Deployment",
+            &annotations(Some("sum")),
+            [("wec1", "[1]")],
+        )
+        .unwrap_err();
         assert!(
             err.contains("wec1") && err.contains("not a JSON object"),
             "{err}"

@@ -176,9 +176,13 @@ async fn workstatuses_of_another_wds_are_ignored() {
     web.wait_singleton(&updated).await;
     // A report without the label is ours.
     unlabelled.wait_singleton(&without_label).await;
-    // The foreign report alone is never copied.
+    // The foreign report alone is never copied; the object does get the
+    // executing-count of its singleton Binding (one qualified WEC).
     settle(&controller, 0).await;
-    assert_eq!(foreign_only.observe().await, foreign_only_before);
+    let after = foreign_only.observe().await;
+    assert_eq!(after.status, foreign_only_before.status, "{after:?}");
+    assert!(!after.singleton && !after.multi_wec, "{after:?}");
+    assert_eq!(after.executing_count.as_deref(), Some("1"), "{after:?}");
 
     controller.stop().await;
     env.cleanup().await;

@@ -23,6 +23,10 @@ pub const SINGLETON: Flags = Flags {
     singleton: true,
     multi_wec: false,
 };
+pub const MULTI_WEC: Flags = Flags {
+    singleton: false,
+    multi_wec: true,
+};
 pub const BOTH: Flags = Flags {
     singleton: true,
     multi_wec: true,

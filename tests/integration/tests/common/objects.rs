@@ -6,7 +6,9 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use status_router::kubestellar::{MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL};
+use status_router::kubestellar::{
+    EXECUTING_COUNT_LABEL, MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL,
+};
 
 use super::{TIMEOUT, wait_for};
 
@@ -26,6 +28,8 @@ pub struct Observed {
     pub status: Value,
     pub singleton: bool,
     pub multi_wec: bool,
+    /// The `kubestellar.io/executing-count` label.
+    pub executing_count: Option<String>,
     pub resource_version: String,
 }
 
@@ -121,6 +125,7 @@ pub fn observed(o: &DynamicObject) -> Observed {
         },
         singleton: labels.get(SINGLETON_STATUS_LABEL).map(String::as_str) == Some("true"),
         multi_wec: labels.get(MULTI_WEC_STATUS_LABEL).map(String::as_str) == Some("true"),
+        executing_count: labels.get(EXECUTING_COUNT_LABEL).cloned(),
         resource_version: o.metadata.resource_version.clone().unwrap_or_default(),
     }
 }
@@ -142,6 +147,28 @@ pub fn deployment(ns: &str, name: &str) -> Deployment {
         }
     }))
     .expect("a valid Deployment")
+}
+
+/// Creates a workload object of any kind in the WDS from its JSON (without
+/// `apiVersion`, `kind` and `metadata`, which come from `ar`, `ns`, `name`).
+pub async fn create_object(
+    client: &Client,
+    ar: &ApiResource,
+    ns: &str,
+    name: &str,
+    body: Value,
+) -> Target {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, ar);
+    api.create(
+        &PostParams::default(),
+        &DynamicObject::new(name, ar).within(ns).data(body),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("create {} {ns}/{name}: {e}", ar.kind));
+    Target {
+        api,
+        name: name.to_string(),
+    }
 }
 
 /// Creates a Deployment in the WDS.
