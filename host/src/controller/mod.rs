@@ -5,8 +5,10 @@
 //!   exactly the objects each change affects;
 //! - [`queue`] hands each object to one worker at a time, with backoff;
 //! - [`sync`] is the split of KubeStellar's `syncWorkloadObject`;
+//! - [`combined`] writes CombinedStatuses from StatusCollectors, for the same queued objects;
 //! - [`wds`] does the Kubernetes reads and writes behind [`workload`]'s interface.
 
+pub mod combined;
 pub mod index;
 pub mod metrics;
 pub mod preflight;
@@ -80,6 +82,8 @@ pub struct Context {
     index: RwLock<Index>,
     workload_watches: WorkloadWatches,
     policy: Arc<ActivePolicy>,
+    /// StatusCollectors, BindingPolicy UIDs and CombinedStatuses.
+    combined: combined::State,
     /// Whether the Binding and the WorkStatus watches have each finished
     /// their first list. Until both have, the index is partial: a reconcile
     /// could see a Binding without the WorkStatuses of its WECs and clear a
@@ -146,6 +150,7 @@ impl Controller {
                 index: RwLock::new(Index::default()),
                 workload_watches: WorkloadWatches::default(),
                 policy,
+                combined: combined::State::default(),
                 config,
                 synced: tokio::sync::watch::Sender::new(Synced::default()),
             }),
@@ -190,6 +195,7 @@ impl Controller {
             tokio::spawn(watch::bindings(ctx.clone())),
             tokio::spawn(watch::work_statuses(ctx.clone())),
             tokio::spawn(reconcile_all_on_swap(ctx.clone())),
+            tokio::spawn(combined::watch::run(ctx.clone())),
         ];
         // No reconcile before the index holds every Binding and WorkStatus.
         let mut shutdown = std::pin::pin!(shutdown);
@@ -241,7 +247,16 @@ async fn worker(ctx: Arc<Context>) {
         }
         let facts = ctx.index().facts(&key);
         ctx.metrics.reconciles.fetch_add(1, Relaxed);
-        match sync_workload_object(&ctx.wds, &facts, &mut policy, &key).await {
+        let synced = sync_workload_object(&ctx.wds, &facts, &mut policy, &key).await;
+        // The CombinedStatuses of the object, whatever its own status did.
+        let combined = combined::reconcile(&ctx, &key).await;
+        if let (Ok(_), Err(e)) = (&synced, combined) {
+            ctx.metrics.reconcile_errors.fetch_add(1, Relaxed);
+            let delay = ctx.queue.retry(&key);
+            tracing::warn!(object = %key, error = %e, retry_in = ?delay, "CombinedStatus reconcile failed");
+            continue;
+        }
+        match synced {
             Ok(outcome) => {
                 if outcome == Outcome::AggregateRefused {
                     ctx.metrics.aggregate_refusals.fetch_add(1, Relaxed);
