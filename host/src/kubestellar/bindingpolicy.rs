@@ -10,11 +10,35 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
 /// A BindingPolicy, of which only the metadata is read.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BindingPolicy {
+    #[serde(default = "api_version")]
+    pub api_version: String,
+    #[serde(default = "kind")]
+    pub kind: String,
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<serde_json::Value>,
+}
+
+impl Default for BindingPolicy {
+    fn default() -> Self {
+        Self {
+            api_version: api_version(),
+            kind: kind(),
+            metadata: ObjectMeta::default(),
+            spec: None,
+        }
+    }
+}
+
+fn api_version() -> String {
+    format!("{}/v1alpha1", super::GROUP)
+}
+
+fn kind() -> String {
+    "BindingPolicy".into()
 }
 
 impl kube::Resource for BindingPolicy {

@@ -159,7 +159,7 @@ async fn the_api_text_where_upstream_departs_from_it() {
     .await;
     w.collector(
         "ready",
-        json!({"filter": "returned.status.ready",
+        json!({"filter": "returned.status.mode == 'null' ? null : returned.status.ready",
                "select": [{"name": "wec", "def": "inventory.name"}], "limit": 20}),
     )
     .await;
@@ -171,10 +171,10 @@ async fn the_api_text_where_upstream_departs_from_it() {
     let bp = w
         .policy("api", &[c1, c2], &["limited", "wecs", "ready", "broken", "ghost"])
         .await;
-    // cluster 1: `ready` is null (false, no error); cluster 2: no `ready` at
-    // all (an error: excluded and recorded).
-    w.report(c1, "api", &json!({"ready": null, "replicas": 1})).await;
-    w.report(c2, "api", &json!({"replicas": 1})).await;
+    // cluster 1: the filter gives null (false, no error); cluster 2: it reads
+    // a `ready` that is not there (an error: excluded and recorded).
+    w.report(c1, "api", &json!({"mode": "null", "replicas": 1})).await;
+    w.report(c2, "api", &json!({"mode": "error", "replicas": 1})).await;
 
     let cs = w
         .wait_combined(&bp, "limit, filters, no broken result", |cs| {
@@ -249,7 +249,7 @@ async fn the_api_text_where_upstream_departs_from_it() {
     .await;
 
     // A WEC that leaves the destinations takes its row along.
-    w.report(c2, "api", &json!({"replicas": 1})).await;
+    w.report(c2, "api", &json!({"mode": "error", "replicas": 1})).await;
     w.wait_combined(&bp, "cluster 2 back", |cs| {
         let wecs = result(cs, "wecs").ok_or("no wecs")?;
         (first_strings(wecs) == [c1, c2]).then_some(()).ok_or(format!("{wecs:?}"))
