@@ -55,20 +55,29 @@ async fn measure(n: usize) -> anyhow::Result<()> {
     testenv::install_crds(&wds, &crds).await?;
     testenv::install_crds(&its, &crds).await?;
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}}))?;
-    Api::<Namespace>::all(wds.clone()).create(&PostParams::default(), &ns).await?;
+    Api::<Namespace>::all(wds.clone())
+        .create(&PostParams::default(), &ns)
+        .await?;
     for wec in WECS {
         let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": wec}}))?;
-        Api::<Namespace>::all(its.clone()).create(&PostParams::default(), &ns).await?;
+        Api::<Namespace>::all(its.clone())
+            .create(&PostParams::default(), &ns)
+            .await?;
     }
     let t = Instant::now();
     for (name, spec) in collector_specs() {
         let sc: StatusCollector = serde_json::from_value(json!({
             "apiVersion": "control.kubestellar.io/v1alpha1", "kind": "StatusCollector",
             "metadata": {"name": name}, "spec": spec}))?;
-        Api::<StatusCollector>::all(wds.clone()).create(&PostParams::default(), &sc).await?;
+        Api::<StatusCollector>::all(wds.clone())
+            .create(&PostParams::default(), &sc)
+            .await?;
     }
-    let bp: BindingPolicy = serde_json::from_value(json!({"metadata": {"name": "bench"}, "spec": {}}))?;
-    let bp = Api::<BindingPolicy>::all(wds.clone()).create(&PostParams::default(), &bp).await?;
+    let bp: BindingPolicy =
+        serde_json::from_value(json!({"metadata": {"name": "bench"}, "spec": {}}))?;
+    let bp = Api::<BindingPolicy>::all(wds.clone())
+        .create(&PostParams::default(), &bp)
+        .await?;
     let bp_uid = bp.metadata.uid.unwrap_or_default();
     let deployments: Api<Deployment> = Api::namespaced(wds.clone(), NS);
     let uids: Vec<String> = stream::iter((0..n).map(|i| {
@@ -83,9 +92,11 @@ async fn measure(n: usize) -> anyhow::Result<()> {
     .try_collect()
     .await?;
     let clauses: Vec<Value> = (0..n)
-        .map(|i| json!({"group": "apps", "version": "v1", "resource": "deployments",
+        .map(|i| {
+            json!({"group": "apps", "version": "v1", "resource": "deployments",
                         "namespace": NS, "name": format!("web-{i}"), "resourceVersion": "1",
-                        "statusCollectors": ["available", "sum", "ready"]}))
+                        "statusCollectors": ["available", "sum", "ready"]})
+        })
         .collect();
     let binding: status_router::kubestellar::Binding = serde_json::from_value(json!({
         "apiVersion": "control.kubestellar.io/v1alpha1", "kind": "Binding",
@@ -126,7 +137,11 @@ async fn measure(n: usize) -> anyhow::Result<()> {
         let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
         while let Some(Ok(event)) = events.next().await {
             if let Event::Apply(cs) | Event::InitApply(cs) = event {
-                let _ = tx.send((cs.metadata.name.clone().unwrap_or_default(), sum_of(&cs), Instant::now()));
+                let _ = tx.send((
+                    cs.metadata.name.clone().unwrap_or_default(),
+                    sum_of(&cs),
+                    Instant::now(),
+                ));
             }
         }
     });
@@ -170,7 +185,8 @@ async fn measure(n: usize) -> anyhow::Result<()> {
         let api: Api<WorkStatus> = Api::namespaced(its.clone(), WECS[1]);
         let patch = Patch::Merge(json!({"status": status(2)}));
         let t = Instant::now();
-        api.patch_status(&report_name(i), &PatchParams::default(), &patch).await?;
+        api.patch_status(&report_name(i), &PatchParams::default(), &patch)
+            .await?;
         loop {
             let (got, sum, at) = tokio::time::timeout(Duration::from_secs(60), rx.recv())
                 .await?

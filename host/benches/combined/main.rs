@@ -124,8 +124,13 @@ fn micro() {
         updated: None,
     };
     let row = engine.row(&obj, &returned);
-    println!("\n1. one evaluation: compiled once vs parse+check+evaluate per call (median of 15 rounds)");
-    println!("{:<70} {:>12} {:>16} {:>8}", "expression", "compiled", "compile per call", "ratio");
+    println!(
+        "\n1. one evaluation: compiled once vs parse+check+evaluate per call (median of 15 rounds)"
+    );
+    println!(
+        "{:<70} {:>12} {:>16} {:>8}",
+        "expression", "compiled", "compile per call", "ratio"
+    );
     for source in [
         "obj.spec.replicas == returned.status.availableReplicas",
         "returned.status.availableReplicas",
@@ -134,7 +139,11 @@ fn micro() {
         let program = engine.compile(source).expect("compiles");
         let want = engine.evaluate(&program, &row).expect("evaluates");
         let compiled = per_call(15, 20_000, || {
-            black_box(engine.evaluate(black_box(&program), black_box(&row)).unwrap());
+            black_box(
+                engine
+                    .evaluate(black_box(&program), black_box(&row))
+                    .unwrap(),
+            );
         });
         let per_call_compile = per_call(15, 2_000, || {
             let p = engine.compile(black_box(source)).unwrap();
@@ -153,7 +162,9 @@ fn micro() {
     let bind = per_call(15, 5_000, || {
         black_box(engine.row(black_box(&obj), black_box(&returned)));
     });
-    println!("binding one row's variables (per object and WEC, shared by all collectors): {bind:.0} ns");
+    println!(
+        "binding one row's variables (per object and WEC, shared by all collectors): {bind:.0} ns"
+    );
 }
 
 fn offline(objects: usize) {

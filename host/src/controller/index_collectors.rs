@@ -50,8 +50,7 @@ impl Index {
             .into_iter()
             .flatten()
             .filter_map(|name| {
-                let (collectors, destinations) =
-                    self.bindings[name].collector_contribution(key)?;
+                let (collectors, destinations) = self.bindings[name].collector_contribution(key)?;
                 Some(CollectorClause {
                     binding: name.clone(),
                     destinations: destinations.clone(),
@@ -134,16 +133,31 @@ mod tests {
     #[test]
     fn collector_lists_and_their_destinations_re_queue_the_object() {
         let mut index = Index::default();
-        assert_eq!(index.apply_binding("b", &spec(&["c1"], &["sum"])), [web()].into());
-        assert_eq!(index.apply_binding("b", &spec(&["c1"], &["sum"])), BTreeSet::new());
-        assert_eq!(index.apply_binding("b", &spec(&["c1", "c2"], &["sum"])), [web()].into());
-        assert_eq!(index.apply_binding("b", &spec(&["c1", "c2"], &["sum", "x"])), [web()].into());
+        assert_eq!(
+            index.apply_binding("b", &spec(&["c1"], &["sum"])),
+            [web()].into()
+        );
+        assert_eq!(
+            index.apply_binding("b", &spec(&["c1"], &["sum"])),
+            BTreeSet::new()
+        );
+        assert_eq!(
+            index.apply_binding("b", &spec(&["c1", "c2"], &["sum"])),
+            [web()].into()
+        );
+        assert_eq!(
+            index.apply_binding("b", &spec(&["c1", "c2"], &["sum", "x"])),
+            [web()].into()
+        );
         assert_eq!(index.objects_naming(Some("x")), [web()].into());
         assert_eq!(index.objects_naming(Some("y")), BTreeSet::new());
         let clauses = index.collector_clauses(&web());
         assert_eq!(clauses[0].collectors, ["sum", "x"]);
         assert_eq!(clauses[0].destinations.len(), 2);
-        assert_eq!(index.apply_binding("b", &spec(&["c1", "c2"], &[])), [web()].into());
+        assert_eq!(
+            index.apply_binding("b", &spec(&["c1", "c2"], &[])),
+            [web()].into()
+        );
         assert!(index.collector_clauses(&web()).is_empty());
     }
 }

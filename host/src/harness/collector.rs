@@ -109,8 +109,7 @@ pub fn run_cases(
     collector: &Collector<CelProgram>,
     cases: &Path,
 ) -> Result<Vec<CaseResult>, CollectorTestError> {
-    let file: CaseFile =
-        serde_yaml::from_str(&read(cases)?).map_err(|e| malformed(cases, e))?;
+    let file: CaseFile = serde_yaml::from_str(&read(cases)?).map_err(|e| malformed(cases, e))?;
     if file.cases.is_empty() {
         return Err(malformed(cases, "`cases` is empty"));
     }
@@ -147,14 +146,16 @@ pub fn run_cases(
                         map.entry("name")
                             .or_insert_with(|| Value::from(collector.name.clone()));
                     }
-                    let expected: NamedStatusCombination = serde_json::from_value(expect)
-                        .map_err(|e| malformed(cases, format!("case {:?}: expect: {e}", case.name)))?;
+                    let expected: NamedStatusCombination =
+                        serde_json::from_value(expect).map_err(|e| {
+                            malformed(cases, format!("case {:?}: expect: {e}", case.name))
+                        })?;
                     Some(expected)
                 }
             };
-            let passed = expected
-                .as_ref()
-                .map(|e| write::same_results(std::slice::from_ref(e), std::slice::from_ref(&result)));
+            let passed = expected.as_ref().map(|e| {
+                write::same_results(std::slice::from_ref(e), std::slice::from_ref(&result))
+            });
             Ok(CaseResult {
                 name: case.name.clone(),
                 result,

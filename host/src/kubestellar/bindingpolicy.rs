@@ -67,7 +67,8 @@ impl kube::Resource for BindingPolicy {
 
 /// A BindingPolicy CRD that accepts KubeStellar's objects (spec and status kept as written).
 pub fn crd() -> CustomResourceDefinition {
-    let opaque = serde_json::json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+    let opaque =
+        serde_json::json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
     serde_json::from_value(serde_json::json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

@@ -209,11 +209,16 @@ mod tests {
     #[test]
     fn the_crd_keeps_object_and_array_values_as_written() {
         let crd = serde_json::to_value(crd()).unwrap();
-        let columns = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
-            ["results"]["items"]["properties"]["rows"]["items"]["properties"]["columns"]["items"]
-            ["properties"];
-        assert_eq!(columns["object"]["x-kubernetes-preserve-unknown-fields"], true);
-        assert_eq!(columns["array"]["x-kubernetes-preserve-unknown-fields"], true);
+        let columns = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["results"]
+            ["items"]["properties"]["rows"]["items"]["properties"]["columns"]["items"]["properties"];
+        assert_eq!(
+            columns["object"]["x-kubernetes-preserve-unknown-fields"],
+            true
+        );
+        assert_eq!(
+            columns["array"]["x-kubernetes-preserve-unknown-fields"],
+            true
+        );
         assert_eq!(columns["float"]["type"], "string");
     }
 }

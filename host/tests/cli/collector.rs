@@ -37,12 +37,20 @@ fn an_unmet_expectation_fails() {
 "#,
     );
     let run = status_router(
-        &["collector", "test", "../docs/examples/statuscollector.yaml", &cases],
+        &[
+            "collector",
+            "test",
+            "../docs/examples/statuscollector.yaml",
+            &cases,
+        ],
         None,
     );
     assert!(!run.success, "{run}");
     assert!(run.stdout.contains("FAIL wrong sum"), "{run}");
-    assert!(run.stdout.contains(r#""float": "7""#), "the expectation is shown: {run}");
+    assert!(
+        run.stdout.contains(r#""float": "7""#),
+        "the expectation is shown: {run}"
+    );
     assert!(run.stdout.contains("1 case(s) failed"), "{run}");
 }
 
@@ -59,19 +67,35 @@ spec: {select: [{name: x, def: "undefinedVar + 1"}], combinedFields: [{name: n, 
 "#,
     );
     let stderr = status_router(
-        &["collector", "test", &bad, "../docs/examples/collector-cases.yaml"],
+        &[
+            "collector",
+            "test",
+            &bad,
+            "../docs/examples/collector-cases.yaml",
+        ],
         None,
     )
     .failed();
-    assert!(stderr.contains("StatusCollector bad is invalid"), "{stderr}");
+    assert!(
+        stderr.contains("StatusCollector bad is invalid"),
+        "{stderr}"
+    );
     assert!(stderr.contains("undefinedVar"), "{stderr}");
     assert!(stderr.contains("select must be empty"), "{stderr}");
 
     let typo = write(&dir, "typo.yaml", b"cases: [{name: a, wec: []}]\n");
     let stderr = status_router(
-        &["collector", "test", "../docs/examples/statuscollector.yaml", &typo],
+        &[
+            "collector",
+            "test",
+            "../docs/examples/statuscollector.yaml",
+            &typo,
+        ],
         None,
     )
     .failed();
-    assert!(stderr.contains("typo.yaml") && stderr.contains("wec"), "{stderr}");
+    assert!(
+        stderr.contains("typo.yaml") && stderr.contains("wec"),
+        "{stderr}"
+    );
 }

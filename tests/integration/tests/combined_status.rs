@@ -87,7 +87,10 @@ async fn upstreams_five_expectations() {
 
     // Name, namespace, the five labels and the owner, as KubeStellar writes them.
     let uid = w.web_uid().await;
-    assert_eq!(cs.metadata.name.as_deref(), Some(format!("{uid}.{two}").as_str()));
+    assert_eq!(
+        cs.metadata.name.as_deref(),
+        Some(format!("{uid}.{two}").as_str())
+    );
     assert_eq!(cs.metadata.namespace.as_deref(), Some(w.ns.as_str()));
     let labels = cs.metadata.labels.clone().unwrap();
     assert_eq!(labels.len(), 5, "{labels:?}");
@@ -169,12 +172,18 @@ async fn the_api_text_where_upstream_departs_from_it() {
     )
     .await;
     let bp = w
-        .policy("api", &[c1, c2], &["limited", "wecs", "ready", "broken", "ghost"])
+        .policy(
+            "api",
+            &[c1, c2],
+            &["limited", "wecs", "ready", "broken", "ghost"],
+        )
         .await;
     // cluster 1: the filter gives null (false, no error); cluster 2: it reads
     // a `ready` that is not there (an error: excluded and recorded).
-    w.report(c1, "api", &json!({"mode": "null", "replicas": 1})).await;
-    w.report(c2, "api", &json!({"mode": "error", "replicas": 1})).await;
+    w.report(c1, "api", &json!({"mode": "null", "replicas": 1}))
+        .await;
+    w.report(c2, "api", &json!({"mode": "error", "replicas": 1}))
+        .await;
 
     let cs = w
         .wait_combined(&bp, "limit, filters, no broken result", |cs| {
@@ -192,7 +201,11 @@ async fn the_api_text_where_upstream_departs_from_it() {
     assert_eq!(ready.row_errors[0].wec.cluster_id, c2);
     assert_eq!(ready.row_errors[0].column_name, "");
     let names: Vec<&str> = cs.results.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["limited", "ready", "wecs"], "no result for broken or ghost");
+    assert_eq!(
+        names,
+        ["limited", "ready", "wecs"],
+        "no result for broken or ghost"
+    );
 
     // The invalid collector's status says why, for its generation.
     let collectors: Api<StatusCollector> = Api::all(w.wds.clone());
@@ -208,13 +221,22 @@ async fn the_api_text_where_upstream_departs_from_it() {
     assert_eq!(Some(status.observed_generation), broken.metadata.generation);
     assert!(status.errors[0].contains("filter"), "{:?}", status.errors);
     let valid = collectors.get("wecs").await.unwrap();
-    wait_for("observedGeneration on a valid collector", TIMEOUT, || async {
-        let sc = collectors.get("wecs").await.map_err(|e| e.to_string())?;
-        match &sc.status {
-            Some(s) if s.errors.is_empty() && Some(s.observed_generation) == valid.metadata.generation => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    wait_for(
+        "observedGeneration on a valid collector",
+        TIMEOUT,
+        || async {
+            let sc = collectors.get("wecs").await.map_err(|e| e.to_string())?;
+            match &sc.status {
+                Some(s)
+                    if s.errors.is_empty()
+                        && Some(s.observed_generation) == valid.metadata.generation =>
+                {
+                    Ok(())
+                }
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
     .await;
 
     // The Binding names the missing and the invalid collector.
@@ -222,11 +244,18 @@ async fn the_api_text_where_upstream_departs_from_it() {
     wait_for("StatusCollectorsAvailable False", TIMEOUT, || async {
         let b = bindings.get("api").await.map_err(|e| e.to_string())?;
         let conditions = b.status.map(|s| s.conditions).unwrap_or_default();
-        match conditions.iter().find(|c| c.type_ == "StatusCollectorsAvailable") {
-            Some(c) if c.status == "False"
-                && c.reason == "ReconcileError"
-                && c.message.contains("broken")
-                && c.message.contains("ghost") => Ok(()),
+        match conditions
+            .iter()
+            .find(|c| c.type_ == "StatusCollectorsAvailable")
+        {
+            Some(c)
+                if c.status == "False"
+                    && c.reason == "ReconcileError"
+                    && c.message.contains("broken")
+                    && c.message.contains("ghost") =>
+            {
+                Ok(())
+            }
             other => Err(format!("{other:?}")),
         }
     })
@@ -249,10 +278,13 @@ async fn the_api_text_where_upstream_departs_from_it() {
     .await;
 
     // A WEC that leaves the destinations takes its row along.
-    w.report(c2, "api", &json!({"mode": "error", "replicas": 1})).await;
+    w.report(c2, "api", &json!({"mode": "error", "replicas": 1}))
+        .await;
     w.wait_combined(&bp, "cluster 2 back", |cs| {
         let wecs = result(cs, "wecs").ok_or("no wecs")?;
-        (first_strings(wecs) == [c1, c2]).then_some(()).ok_or(format!("{wecs:?}"))
+        (first_strings(wecs) == [c1, c2])
+            .then_some(())
+            .ok_or(format!("{wecs:?}"))
     })
     .await;
     w.bind("api", &[c2], &["wecs"]).await;

@@ -94,9 +94,7 @@ pub fn compile<E: Engine>(
                  field: &str,
                  compile: &mut dyn FnMut(String, &str) -> Option<E::Program>| {
         list.iter()
-            .map(|e| {
-                compile(format!("{field} {:?}", e.name), &e.def).map(|p| (e.name.clone(), p))
-            })
+            .map(|e| compile(format!("{field} {:?}", e.name), &e.def).map(|p| (e.name.clone(), p)))
             .collect::<Vec<_>>()
     };
     let select = named(&spec.select, "select", &mut compile);
@@ -233,7 +231,9 @@ mod tests {
             errors("{groupBy: [{name: g, def: '1'}], limit: 1}"),
             ["groupBy needs combinedFields"]
         );
-        assert!(errors("{combinedFields: [{name: n, type: COUNT, subject: '1'}], limit: 1}")[0]
-            .contains("COUNT takes no subject"));
+        assert!(
+            errors("{combinedFields: [{name: n, type: COUNT, subject: '1'}], limit: 1}")[0]
+                .contains("COUNT takes no subject")
+        );
     }
 }

@@ -97,9 +97,14 @@ pub fn evaluate<E: Engine>(
             groups
                 .into_values()
                 .map(|group| {
-                    let mut columns: Vec<ColumnValue> = group.key.iter().map(value::encode).collect();
+                    let mut columns: Vec<ColumnValue> =
+                        group.key.iter().map(value::encode).collect();
                     for (field, values) in combined.iter().zip(&group.values) {
-                        columns.push(value::float(aggregate(field.aggregation, group.count, values)));
+                        columns.push(value::float(aggregate(
+                            field.aggregation,
+                            group.count,
+                            values,
+                        )));
                     }
                     StatusCombinationRow { columns }
                 })
@@ -217,7 +222,10 @@ impl Errors {
             .into_iter()
             .partition(|e| columns.insert(e.column_name.clone()));
         let room = MAX_ERRORS.saturating_sub(firsts.len());
-        firsts.into_iter().chain(rest.into_iter().take(room)).collect()
+        firsts
+            .into_iter()
+            .chain(rest.into_iter().take(room))
+            .collect()
     }
 }
 

@@ -96,7 +96,10 @@ fn the_filtered_wec_list() {
 #[test]
 fn aggregation_over_zero_wecs_gives_the_identities() {
     let spec = "{filter: 'false', combinedFields: [{name: count, type: COUNT}, {name: max, type: MAX, subject: '2'}, {name: min, type: MIN, subject: '2'}, {name: sum, type: SUM, subject: '2'}, {name: avg, type: AVG, subject: '2'}], limit: 20}";
-    assert_eq!(floats(&run(spec, &two_wecs())), ["0", "-Inf", "+Inf", "0", "NaN"]);
+    assert_eq!(
+        floats(&run(spec, &two_wecs())),
+        ["0", "-Inf", "+Inf", "0", "NaN"]
+    );
     assert_eq!(floats(&run(spec, &[])), ["0", "-Inf", "+Inf", "0", "NaN"]);
     let all = spec.replace("'false'", "'true'");
     assert_eq!(floats(&run(&all, &two_wecs())), ["2", "2", "2", "4", "2"]);

@@ -7,18 +7,21 @@
 //! A size bounds every list length, map size or string length a value can
 //! have (a JSON input's size is its node count plus its string bytes). A
 //! comprehension (`all`, `exists`, `map`, `filter`, ...) runs at most as many
-//! steps as its range's size, and its accumulator grows by at most what one
-//! step adds; nested comprehensions multiply. Concatenation copies both
-//! sides, equality and `in` may visit both. CEL has no recursion and no
-//! unbounded loops, so this bound is finite for every expression; it is
-//! polynomial in the input size with the nesting depth as the degree, and is
-//! what catches a "huge list comprehension" or a value that grows with each
-//! nesting.
+//! steps as its range's size; since the elements' sizes sum to at most the
+//! range's, what the steps do with their elements adds up to at most what one
+//! step does with an element as large as the range (plus each step's fixed
+//! part), for the cost and for the accumulator's growth alike. Nested
+//! comprehensions multiply. Concatenation copies both sides (an append to a
+//! comprehension's accumulator only the new part), a comparison visits both.
+//! CEL has no recursion and no unbounded loops, so this bound is finite for
+//! every expression; it is polynomial in the input size with the nesting
+//! depth as the degree, and is what catches a "huge list comprehension" or a
+//! value that grows with each nesting.
 
 use serde_json::Value as Json;
 
-use cel::common::ast::{EntryExpr, Expr, LiteralValue};
 use cel::IdedExpr;
+use cel::common::ast::{EntryExpr, Expr, LiteralValue};
 
 /// The sizes of a row's variables.
 #[derive(Clone, Copy, Debug, Default)]
@@ -296,10 +299,13 @@ fn walk(expr: &IdedExpr, scope: &Scope<'_>) -> Estimate {
             // linearly with a variable's size. So a quantity f per step
             // totals at most steps * f(0) + (f(range) - f(0)).
             let total = |f0: f64, f1: f64| steps * f0 + (f1 - f0).max(0.0);
-            let growth = |element| (bind(element, init.size, &c.loop_step).size - init.size).max(0.0);
+            let growth =
+                |element| (bind(element, init.size, &c.loop_step).size - init.size).max(0.0);
             let accu = init.size + total(growth(0.0), growth(range.size));
             let step = |element| {
-                bind(element, accu, &c.loop_cond).cost + bind(element, accu, &c.loop_step).cost + 1.0
+                bind(element, accu, &c.loop_cond).cost
+                    + bind(element, accu, &c.loop_step).cost
+                    + 1.0
             };
             let result = bind(0.0, accu, &c.result);
             Estimate {

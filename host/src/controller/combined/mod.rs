@@ -132,14 +132,18 @@ pub async fn reconcile(ctx: &Context, key: &ObjectKey) -> Result<(), CombinedErr
                 if let Some(policy_uid) = state.policy_uid(&clause.binding) {
                     let results = results_for(state, &object.json, clause, &returned);
                     if !results.is_empty() {
-                        let cs = write::desired(key, &object, &clause.binding, &policy_uid, results);
+                        let cs =
+                            write::desired(key, &object, &clause.binding, &policy_uid, results);
                         wanted.insert(cs.metadata.name.clone().unwrap_or_default(), cs);
                     }
                 }
             }
         }
     }
-    state.existing.converge(ctx.wds.client(), key, wanted).await?;
+    state
+        .existing
+        .converge(ctx.wds.client(), key, wanted)
+        .await?;
     Ok(())
 }
 

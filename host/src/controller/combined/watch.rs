@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, Patch, PatchParams, PartialObjectMeta};
+use kube::api::{Api, PartialObjectMeta, Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use serde_json::json;
@@ -97,8 +97,11 @@ async fn status_collectors(ctx: Arc<Context>) {
             Ok(Event::InitDone) => {
                 let seen = seen.take().unwrap_or_default();
                 let mut collectors = ctx.combined.collectors.write().expect("lock");
-                let gone: Vec<String> =
-                    collectors.keys().filter(|n| !seen.contains(*n)).cloned().collect();
+                let gone: Vec<String> = collectors
+                    .keys()
+                    .filter(|n| !seen.contains(*n))
+                    .cloned()
+                    .collect();
                 for name in &gone {
                     collectors.remove(name);
                 }
@@ -184,7 +187,8 @@ async fn write_status(api: Api<StatusCollector>, ctx: Arc<Context>, name: String
         } else {
             json!(wanted.errors)
         };
-        let patch = json!({"status": {"observedGeneration": wanted.observed_generation, "errors": errors}});
+        let patch =
+            json!({"status": {"observedGeneration": wanted.observed_generation, "errors": errors}});
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
             ..Default::default()
@@ -225,7 +229,11 @@ async fn binding_policies(ctx: Arc<Context>) {
                     .write()
                     .expect("lock")
                     .insert(name.clone(), uid.clone());
-                if old.as_ref() == Some(&uid) { vec![] } else { vec![name] }
+                if old.as_ref() == Some(&uid) {
+                    vec![]
+                } else {
+                    vec![name]
+                }
             }
             Ok(Event::Delete(bp)) => {
                 let name = bp.metadata.name.clone().unwrap_or_default();
@@ -235,8 +243,11 @@ async fn binding_policies(ctx: Arc<Context>) {
             Ok(Event::InitDone) => {
                 let seen = seen.take().unwrap_or_default();
                 let mut policies = ctx.combined.policies.write().expect("lock");
-                let gone: Vec<String> =
-                    policies.keys().filter(|n| !seen.contains(*n)).cloned().collect();
+                let gone: Vec<String> = policies
+                    .keys()
+                    .filter(|n| !seen.contains(*n))
+                    .cloned()
+                    .collect();
                 for name in &gone {
                     policies.remove(name);
                 }
@@ -390,7 +401,11 @@ pub fn wanted_condition(
         .filter(|n| !available(n))
         .collect();
     Some(if missing.is_empty() {
-        ("True", "ReconcileSuccess", "all StatusCollectors are available".into())
+        (
+            "True",
+            "ReconcileSuccess",
+            "all StatusCollectors are available".into(),
+        )
     } else {
         (
             "False",
@@ -443,6 +458,7 @@ async fn write_condition(
         ..Default::default()
     };
     let name = binding.metadata.name.clone().unwrap_or_default();
-    api.patch_status(&name, &params, &Patch::Merge(patch)).await?;
+    api.patch_status(&name, &params, &Patch::Merge(patch))
+        .await?;
     Ok(())
 }

@@ -7,13 +7,13 @@
 //! first needs it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::Value as Json;
 
 use super::super::index::ObjectKey;
@@ -129,7 +129,14 @@ pub fn same_content(a: &CombinedStatus, b: &CombinedStatus) -> bool {
             .owner_references
             .iter()
             .flatten()
-            .map(|o| (o.api_version.clone(), o.kind.clone(), o.name.clone(), o.uid.clone()))
+            .map(|o| {
+                (
+                    o.api_version.clone(),
+                    o.kind.clone(),
+                    o.name.clone(),
+                    o.uid.clone(),
+                )
+            })
             .collect::<Vec<_>>()
     };
     a.metadata.labels == b.metadata.labels
@@ -206,7 +213,11 @@ impl CombinedStatuses {
 
     /// Forgets one (deleted); returns whether it was known.
     pub fn forget(&self, cs: &CombinedStatus) -> bool {
-        self.known.write().expect("lock").remove(&id_of(cs)).is_some()
+        self.known
+            .write()
+            .expect("lock")
+            .remove(&id_of(cs))
+            .is_some()
     }
 
     /// Keeps only those `keep` accepts (after a relist).
@@ -346,7 +357,10 @@ mod tests {
         assert_eq!(labels[BINDING_POLICY_LABEL], "bp");
         assert_eq!(labels[API_GROUP_LABEL], "apps");
         let owner = &c.metadata.owner_references.as_ref().unwrap()[0];
-        assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("Deployment", "u1"));
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("Deployment", "u1")
+        );
         assert_eq!(subject_of(&c).unwrap().name, "web");
     }
 

@@ -24,7 +24,8 @@ pub fn kubestellar_crds() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| integration_tests::workspace_file("../shared/kubestellar-crds"));
     assert!(
-        dir.join("control.kubestellar.io_statuscollectors.yaml").is_file(),
+        dir.join("control.kubestellar.io_statuscollectors.yaml")
+            .is_file(),
         "NOT RUN: KubeStellar's published CRDs are missing at {} (set \
          STATUS_ROUTER_KUBESTELLAR_CRDS to a directory with KubeStellar's \
          config/crd/bases files and ocm-status-addon's WorkStatus CRD)",
@@ -66,9 +67,12 @@ impl World {
         testenv::install_crd_files(&wds, &wds_crds)
             .await
             .expect("install KubeStellar's WDS CRDs");
-        testenv::install_crd_files(&its, &[dir.join("control.kubestellar.io_workstatuses.yaml")])
-            .await
-            .expect("install KubeStellar's WorkStatus CRD");
+        testenv::install_crd_files(
+            &its,
+            &[dir.join("control.kubestellar.io_workstatuses.yaml")],
+        )
+        .await
+        .expect("install KubeStellar's WorkStatus CRD");
         let ns = testenv::create_namespace(&wds, "wl").await;
         let wecs = [
             testenv::create_namespace(&its, "cluster").await,
@@ -80,7 +84,8 @@ impl World {
             .create(&PostParams::default(), &web)
             .await
             .expect("create the Deployment");
-        let controller = Running::start_with(wds.clone(), its.clone(), WDS_NAME, default_policy(), 2);
+        let controller =
+            Running::start_with(wds.clone(), its.clone(), WDS_NAME, default_policy(), 2);
         Self {
             _cp: cp,
             wds,
@@ -94,14 +99,25 @@ impl World {
     /// Both WECs report `{replicas: 1, availableReplicas: 1}` (through Binding `binding`).
     pub async fn report_both(&self, binding: &str) {
         for wec in &self.wecs {
-            self.report(wec, binding, &json!({"replicas": 1, "availableReplicas": 1}))
-                .await;
+            self.report(
+                wec,
+                binding,
+                &json!({"replicas": 1, "availableReplicas": 1}),
+            )
+            .await;
         }
     }
 
     pub async fn report(&self, wec: &str, binding: &str, status: &Value) {
-        report_deployment(&self.its, wec, WDS_NAME, binding, (&self.ns, "web"), Some(status))
-            .await;
+        report_deployment(
+            &self.its,
+            wec,
+            WDS_NAME,
+            binding,
+            (&self.ns, "web"),
+            Some(status),
+        )
+        .await;
     }
 
     pub fn report_name(&self) -> String {
