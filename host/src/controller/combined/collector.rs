@@ -138,7 +138,8 @@ pub fn compile<E: Engine>(
         }
     }
     errors.extend(shape_errors);
-    if !spec.select.is_empty() && !(spec.combined_fields.is_empty() && spec.group_by.is_empty()) {
+    let aggregates = !(spec.combined_fields.is_empty() && spec.group_by.is_empty());
+    if !spec.select.is_empty() && aggregates {
         errors.push("select must be empty when groupBy or combinedFields is not".into());
     }
     if !spec.group_by.is_empty() && spec.combined_fields.is_empty() {

@@ -246,7 +246,7 @@ mod tests {
             hostile = format!("{ten}.map({var}, {hostile})");
         }
         let got = eval(&hostile, &json!({"spec": {"x": "y"}}), &json!({}));
-        let err = got.err().expect("refused");
+        let err = got.expect_err("refused");
         assert!(err.contains("exceeds the limit"), "{err}");
     }
 }

@@ -18,6 +18,7 @@
 
 pub mod collector;
 pub mod compute;
+pub mod condition;
 pub mod cost;
 pub mod engine;
 pub mod value;
@@ -126,17 +127,18 @@ pub async fn reconcile(ctx: &Context, key: &ObjectKey) -> Result<(), CombinedErr
         )
     };
     let mut wanted = BTreeMap::new();
-    if let (false, Some(version)) = (clauses.is_empty(), version) {
-        if let Some(object) = write::read_object(&ctx.wds, key, &version).await? {
-            for clause in &clauses {
-                if let Some(policy_uid) = state.policy_uid(&clause.binding) {
-                    let results = results_for(state, &object.json, clause, &returned);
-                    if !results.is_empty() {
-                        let cs =
-                            write::desired(key, &object, &clause.binding, &policy_uid, results);
-                        wanted.insert(cs.metadata.name.clone().unwrap_or_default(), cs);
-                    }
-                }
+    if let (false, Some(version)) = (clauses.is_empty(), version)
+        && let Some(object) = write::read_object(&ctx.wds, key, &version).await?
+    {
+        for clause in &clauses {
+            // A Binding whose BindingPolicy is not (yet) known has no UID to name it by.
+            let Some(policy_uid) = state.policy_uid(&clause.binding) else {
+                continue;
+            };
+            let results = results_for(state, &object.json, clause, &returned);
+            if !results.is_empty() {
+                let cs = write::desired(key, &object, &clause.binding, &policy_uid, results);
+                wanted.insert(cs.metadata.name.clone().unwrap_or_default(), cs);
             }
         }
     }

@@ -2,11 +2,12 @@
 //! generation, their `status` written, the objects naming them re-queued),
 //! BindingPolicies (their UIDs name CombinedStatuses), the CombinedStatuses
 //! themselves (what exists; one changed or deleted by someone else is
-//! re-queued), and the `StatusCollectorsAvailable` condition of Bindings.
+//! re-queued), and (in [`super::condition`]) the `StatusCollectorsAvailable`
+//! condition of Bindings.
 //!
 //! All run in one task so that stopping the controller stops them together.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,12 +21,8 @@ use super::super::Context;
 use super::super::wds::FIELD_MANAGER;
 use super::{Known, collector};
 use crate::kubestellar::{
-    Binding, BindingCondition, BindingPolicy, CombinedStatus, GROUP, StatusCollector,
-    StatusCollectorStatus,
+    BindingPolicy, CombinedStatus, GROUP, StatusCollector, StatusCollectorStatus,
 };
-
-/// The condition on Bindings that says whether their collectors exist.
-pub const CONDITION: &str = "StatusCollectorsAvailable";
 
 /// Runs every watch of the feature, once the WDS serves its resources.
 pub async fn run(ctx: Arc<Context>) {
@@ -54,7 +51,7 @@ pub async fn run(ctx: Arc<Context>) {
         status_collectors(ctx.clone()),
         binding_policies(ctx.clone()),
         combined_statuses(ctx.clone()),
-        binding_conditions(ctx.clone()),
+        super::condition::binding_conditions(ctx.clone()),
     );
 }
 
@@ -316,149 +313,4 @@ async fn combined_statuses(ctx: Arc<Context>) {
             ctx.queue.add(key);
         }
     }
-}
-
-/// Keeps `StatusCollectorsAvailable` on every Binding that names collectors:
-/// False (reason `ReconcileError`) naming the missing or invalid ones, True
-/// when all are there. Rechecked on every Binding event and collector change;
-/// a failed write is retried on the next tick of a backoff timer.
-async fn binding_conditions(ctx: Arc<Context>) {
-    let api: Api<Binding> = Api::all(ctx.wds.client().clone());
-    let mut bindings: HashMap<String, Binding> = HashMap::new();
-    let mut pending: BTreeSet<String> = BTreeSet::new();
-    let mut changes = ctx.combined.collectors_changed.subscribe();
-    let mut events = watcher::watcher(api.clone(), watcher::Config::default())
-        .default_backoff()
-        .boxed();
-    let mut delay = Duration::from_millis(200);
-    loop {
-        tokio::select! {
-            event = events.next() => match event {
-                None => return,
-                Some(Ok(Event::InitApply(b) | Event::Apply(b))) => {
-                    let name = b.metadata.name.clone().unwrap_or_default();
-                    bindings.insert(name.clone(), b);
-                    pending.insert(name);
-                }
-                Some(Ok(Event::Delete(b))) => {
-                    let name = b.metadata.name.clone().unwrap_or_default();
-                    bindings.remove(&name);
-                    pending.remove(&name);
-                }
-                Some(Ok(Event::Init | Event::InitDone)) => {}
-                Some(Err(e)) => tracing::warn!(error = %e, "Binding watch (conditions) failed; retrying"),
-            },
-            changed = changes.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                pending.extend(bindings.keys().cloned());
-            }
-            // Backoff before retrying writes that failed.
-            () = tokio::time::sleep(delay), if !pending.is_empty() => {}
-        }
-        if !ctx.combined.synced.borrow().collectors {
-            continue;
-        }
-        let mut failed = BTreeSet::new();
-        for name in std::mem::take(&mut pending) {
-            let Some(binding) = bindings.get(&name) else {
-                continue;
-            };
-            if let Err(e) = write_condition(&api, &ctx, binding).await {
-                tracing::warn!(binding = %name, error = %e, "cannot write the StatusCollectorsAvailable condition");
-                failed.insert(name);
-            }
-        }
-        delay = if failed.is_empty() {
-            Duration::from_millis(200)
-        } else {
-            (delay * 2).min(Duration::from_secs(30))
-        };
-        pending = failed;
-    }
-}
-
-/// The condition a Binding should carry, or `None` when it names no collector.
-pub fn wanted_condition(
-    binding: &Binding,
-    available: impl Fn(&str) -> bool,
-) -> Option<(&'static str, &'static str, String)> {
-    let w = &binding.spec.workload;
-    let named: BTreeSet<&String> = w
-        .cluster_scope
-        .iter()
-        .map(|c| &c.modulation)
-        .chain(w.namespace_scope.iter().map(|c| &c.modulation))
-        .flat_map(|m| &m.status_collectors)
-        .collect();
-    if named.is_empty() {
-        return None;
-    }
-    let missing: Vec<&str> = named
-        .into_iter()
-        .map(String::as_str)
-        .filter(|n| !available(n))
-        .collect();
-    Some(if missing.is_empty() {
-        (
-            "True",
-            "ReconcileSuccess",
-            "all StatusCollectors are available".into(),
-        )
-    } else {
-        (
-            "False",
-            "ReconcileError",
-            format!("StatusCollectors not available: {}", missing.join(", ")),
-        )
-    })
-}
-
-async fn write_condition(
-    api: &Api<Binding>,
-    ctx: &Context,
-    binding: &Binding,
-) -> Result<(), kube::Error> {
-    let Some((status, reason, message)) =
-        wanted_condition(binding, |n| ctx.combined.is_available(n))
-    else {
-        return Ok(());
-    };
-    let current = binding.status.clone().unwrap_or_default();
-    let old = current.conditions.iter().find(|c| c.type_ == CONDITION);
-    if old.is_some_and(|c| c.status == status && c.reason == reason && c.message == message) {
-        return Ok(());
-    }
-    let last_transition_time = match old {
-        Some(c) if c.status == status => c.last_transition_time.clone(),
-        _ => k8s_openapi::jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string(),
-    };
-    let mut conditions: Vec<BindingCondition> = current
-        .conditions
-        .iter()
-        .filter(|c| c.type_ != CONDITION)
-        .cloned()
-        .collect();
-    conditions.push(BindingCondition {
-        type_: CONDITION.into(),
-        status: status.into(),
-        last_transition_time,
-        reason: reason.into(),
-        message,
-    });
-    let patch = json!({"status": {
-        "observedGeneration": current.observed_generation,
-        "conditions": conditions,
-    }});
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
-    };
-    let name = binding.metadata.name.clone().unwrap_or_default();
-    api.patch_status(&name, &params, &Patch::Merge(patch))
-        .await?;
-    Ok(())
 }
