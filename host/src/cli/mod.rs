@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use status_router::policy::{DEFAULT_POLICY, Limits, Policy, PolicyEngine};
 
+mod collector;
 mod connect;
 pub mod logs;
 mod policy;
@@ -29,7 +30,11 @@ enum Command {
     /// Check, run and test policy components.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
-    /// Print the CRDs of Binding and WorkStatus, generated from the Rust types.
+    /// Evaluate StatusCollectors offline.
+    #[command(subcommand)]
+    Collector(collector::CollectorCommand),
+    /// Print the CRDs of Binding, WorkStatus, StatusCollector, CombinedStatus
+    /// and BindingPolicy, generated from the Rust types.
     Crds,
     /// GET an endpoint of a running controller (livez, readyz, metrics, policy); exit 0 iff 2xx.
     Probe(probe::ProbeArgs),
@@ -83,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Probe(args) => probe::run(args),
+        Command::Collector(cmd) => collector::run(cmd),
         Command::Crds => {
             print!("{}", status_router::kubestellar::crds_yaml());
             Ok(ExitCode::SUCCESS)

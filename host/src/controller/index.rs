@@ -92,6 +92,8 @@ struct Clause {
     version: String,
     singleton: bool,
     multi_wec: bool,
+    /// The StatusCollectors this clause names, as written.
+    collectors: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -117,9 +119,15 @@ impl BindingFacts {
                 version: object.version.clone(),
                 singleton: false,
                 multi_wec: false,
+                collectors: Vec::new(),
             });
             clause.singleton |= m.want_singleton_reported_state;
             clause.multi_wec |= m.want_multi_wec_reported_state;
+            for name in &m.status_collectors {
+                if !clause.collectors.contains(name) {
+                    clause.collectors.push(name.clone());
+                }
+            }
         };
         for c in &spec.workload.cluster_scope {
             add(&c.object, "", &c.modulation);
@@ -152,6 +160,8 @@ struct ReportFacts {
     object: ObjectKey,
     version: String,
     status: Option<Arc<Value>>,
+    /// `statusDetails.lastCurrencyUpdateTime`, for StatusCollectors.
+    updated: Option<String>,
 }
 
 /// The index of Bindings and WorkStatuses, by workload object.
@@ -183,7 +193,9 @@ impl Index {
         let new = new.unwrap_or_default();
         let mut affected = BTreeSet::new();
         for key in old.clauses.keys().chain(new.clauses.keys()) {
-            if old.contribution(key) != new.contribution(key) {
+            if old.contribution(key) != new.contribution(key)
+                || old.collector_contribution(key) != new.collector_contribution(key)
+            {
                 affected.insert(key.clone());
             }
             if !new.clauses.contains_key(key)
@@ -219,6 +231,11 @@ impl Index {
             },
             version: source.version.clone(),
             status: ws.status.clone().map(Arc::new),
+            updated: ws
+                .status_details
+                .as_ref()
+                .map(|d| d.last_currency_update_time.clone())
+                .filter(|t| !t.is_empty()),
         };
         self.replace_report(id, Some(facts))
     }
@@ -351,6 +368,10 @@ pub fn report_id(ws: &WorkStatus) -> Option<ReportId> {
         name: ws.metadata.name.clone()?,
     })
 }
+
+#[path = "index_collectors.rs"]
+mod collectors;
+pub use collectors::{CollectorClause, Returned};
 
 #[cfg(test)]
 #[path = "index_tests.rs"]

@@ -5,12 +5,14 @@
 //!   exactly the objects each change affects;
 //! - [`queue`] hands each object to one worker at a time, with backoff;
 //! - [`sync`] is the split of KubeStellar's `syncWorkloadObject`;
+//! - [`combined`] writes CombinedStatuses from StatusCollectors, for the same queued objects;
 //! - [`wds`] does the Kubernetes reads and writes behind [`workload`]'s interface.
 //!
 //! With leader election ([`Controller::with_leadership`]) the watches and the
 //! index run on every replica, so that a standby that takes over needs no
 //! relist, but the workers (the only writers) run only while it leads.
 
+pub mod combined;
 pub mod executing_count;
 pub mod index;
 pub mod metrics;
@@ -95,6 +97,8 @@ pub struct Context {
     index: RwLock<Index>,
     workload_watches: WorkloadWatches,
     policy: Arc<ActivePolicy>,
+    /// StatusCollectors, BindingPolicy UIDs and CombinedStatuses.
+    combined: combined::State,
     /// Whether the Binding and the WorkStatus watches have each finished
     /// their first list. Until both have, the index is partial: a reconcile
     /// could see a Binding without the WorkStatuses of its WECs and clear a
@@ -167,6 +171,7 @@ impl Controller {
                 index: RwLock::new(Index::default()),
                 workload_watches: WorkloadWatches::default(),
                 policy,
+                combined: combined::State::default(),
                 config,
                 synced: tokio::sync::watch::Sender::new(Synced::default()),
             }),
@@ -235,6 +240,7 @@ impl Controller {
             tokio::spawn(watch::bindings(ctx.clone())),
             tokio::spawn(watch::work_statuses(ctx.clone())),
             tokio::spawn(reconcile_all_on_swap(ctx.clone())),
+            tokio::spawn(combined::watch::run(ctx.clone())),
         ];
         let mut shutdown = std::pin::pin!(shutdown);
         let result = serve(&ctx, leadership, &mut shutdown).await;
@@ -344,14 +350,21 @@ async fn worker(ctx: Arc<Context>) {
         let facts = ctx.index().facts(&key);
         ctx.metrics.reconcile_started();
         let start = Instant::now();
-        let result = sync_workload_object(&ctx.wds, &facts, &mut policy, &key).await;
-        let ended = if result.is_ok() {
+        let synced = sync_workload_object(&ctx.wds, &facts, &mut policy, &key).await;
+        // The CombinedStatuses of the object, whatever its own status did.
+        let combined = combined::reconcile(&ctx, &key).await;
+        let ended = if synced.is_ok() && combined.is_ok() {
             ReconcileResult::Success
         } else {
             ReconcileResult::Error
         };
         ctx.metrics.reconcile_finished(ended, start.elapsed());
-        match result {
+        if let (Ok(_), Err(e)) = (&synced, combined) {
+            let delay = ctx.queue.retry(&key);
+            tracing::warn!(object = %key, error = %e, retry_in = ?delay, "CombinedStatus reconcile failed");
+            continue;
+        }
+        match synced {
             Ok(outcome) => {
                 if outcome == Outcome::AggregateRefused {
                     ctx.metrics.count_aggregate_refusal();

@@ -12,6 +12,7 @@
 //! ```
 
 mod cases;
+pub mod collector;
 mod runner;
 
 pub use cases::{AggregateExpect, Case, CaseFileError, Check, parse_cases, read_case_file};

@@ -6,15 +6,28 @@
 //! work with the CRDs of a real KubeStellar install.
 
 mod binding;
+mod bindingpolicy;
+mod combinedstatus;
+mod statuscollector;
 mod workstatus;
 
 pub use binding::{
     Binding, BindingCondition, BindingSpec, BindingStatus, ClusterScopeDownsyncClause, Destination,
     DownsyncModulation, NamespaceScopeDownsyncClause, ObjectReference, WorkloadClauses,
 };
+pub use bindingpolicy::BindingPolicy;
+pub use combinedstatus::{
+    API_GROUP_LABEL, BINDING_POLICY_LABEL, ColumnValue, CombinedStatus, ErrorInColumn, NAME_LABEL,
+    NAMESPACE_LABEL, NamedStatusCombination, REPORT_NAMESPACE, RESOURCE_LABEL, RowEvaluationError,
+    StatusCombinationRow,
+};
+pub use statuscollector::{
+    DEFAULT_LIMIT, NamedAggregator, NamedExpression, StatusCollector, StatusCollectorSpec,
+    StatusCollectorStatus,
+};
 pub use workstatus::{SourceRef, StatusDetails, WorkStatus, WorkStatusSpec};
 
-/// The API group of Bindings and WorkStatuses.
+/// The API group of KubeStellar's control objects.
 pub const GROUP: &str = "control.kubestellar.io";
 
 /// On a WorkStatus: the name of the Binding that sent the object to the WEC.
@@ -46,7 +59,13 @@ pub fn carries_our_label(labels: &std::collections::BTreeMap<String, String>) ->
 /// Every CRD the controller needs, as YAML documents (what `status-router crds` prints).
 pub fn crds_yaml() -> String {
     use kube::CustomResourceExt;
-    let docs = [Binding::crd(), workstatus::crd()];
+    let docs = [
+        Binding::crd(),
+        workstatus::crd(),
+        StatusCollector::crd(),
+        combinedstatus::crd(),
+        bindingpolicy::crd(),
+    ];
     docs.iter()
         .map(|crd| serde_yaml::to_string(crd).expect("a CRD serializes"))
         .map(|doc| format!("---\n{doc}"))

@@ -152,7 +152,7 @@ pub fn crd() -> CustomResourceDefinition {
 }
 
 /// A structural schema for `T`, generated as `#[derive(CustomResource)]` does.
-fn schema_of<T: JsonSchema>() -> JSONSchemaProps {
+pub(super) fn schema_of<T: JsonSchema>() -> JSONSchemaProps {
     let generator = schemars::generate::SchemaSettings::openapi3()
         .with(|s| {
             s.inline_subschemas = true;

@@ -1,4 +1,5 @@
-//! Acceptance tests of `status-router policy check|decide|aggregate|test`:
+//! Acceptance tests of `status-router policy check|decide|aggregate|test`
+//! and `status-router collector test`:
 //! the binary is run as an operator would, and each test checks the exit
 //! status and what the operator reads on stdout and stderr.
 //!
@@ -15,6 +16,7 @@ use tempfile::TempDir;
 mod aggregate;
 mod cases;
 mod check;
+mod collector;
 mod decide;
 mod run;
 

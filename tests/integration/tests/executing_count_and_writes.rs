@@ -18,7 +18,6 @@
 
 mod common;
 
-use std::sync::atomic::Ordering::Relaxed;
 
 use common::*;
 use kube::api::{Api, DynamicObject};
@@ -67,7 +66,7 @@ async fn executing_count_is_two_then_one_then_gone() {
         })
         .await;
     assert!(!o.singleton && !o.multi_wec, "{o:?}");
-    assert!(controller.metrics().label_writes.load(Relaxed) >= 1);
+    assert!(controller.metrics().label_writes() >= 1);
 
     env.put_binding(&binding, spec(&[&wec1], SINGLETON)).await;
     web.wait("executing-count 1 and the copied status", |o| {
@@ -123,7 +122,7 @@ async fn reconcile_times(
 /// What the controller wrote, from its metrics.
 fn writes(controller: &Running) -> (u64, u64) {
     let m = controller.metrics();
-    (m.status_writes.load(Relaxed), m.label_writes.load(Relaxed))
+    (m.status_writes(), m.label_writes())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,6 +81,9 @@ impl Inputs {
                 }
             }
         }
+        // `kubestellar.io/executing-count`: while singleton return is
+        // requested, the size of the qualified set of either flag.
+        let executing_count = want_s.then(|| s.union(&m).count().to_string());
         let decision = match (want_s, want_m) {
             (true, true) => {
                 let u: BTreeSet<String> = s.union(&m).cloned().collect();
@@ -104,7 +107,7 @@ impl Inputs {
             })
             .map(|status| status.expect("complete_reports gave every report a status"))
             .collect();
-        match (decision.0, reported.as_slice()) {
+        let observed = match (decision.0, reported.as_slice()) {
             ("singleton", [one]) if decision.1.len() == 1 => singleton(one),
             ("multi", [one]) => singleton(one),
             ("multi", many) if many.len() >= 2 => {
@@ -113,10 +116,15 @@ impl Inputs {
                     status: combine(many, max),
                     singleton: false,
                     multi_wec: true,
+                    executing_count: None,
                     resource_version: String::new(),
                 }
             }
             _ => cleared(),
+        };
+        Observed {
+            executing_count,
+            ..observed
         }
     }
 }
@@ -126,6 +134,7 @@ fn singleton(status: &Value) -> Observed {
         status: status.clone(),
         singleton: true,
         multi_wec: false,
+        executing_count: None,
         resource_version: String::new(),
     }
 }
@@ -135,6 +144,7 @@ fn cleared() -> Observed {
         status: json!({}),
         singleton: false,
         multi_wec: false,
+        executing_count: None,
         resource_version: String::new(),
     }
 }

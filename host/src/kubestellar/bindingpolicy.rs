@@ -1,0 +1,100 @@
+//! The BindingPolicy (WDS, cluster-scoped), read only for its UID: a
+//! CombinedStatus is named `<object UID>.<BindingPolicy UID>`. Its Binding has
+//! the same name. The spec is KubeStellar's business, kept opaque here.
+
+use std::borrow::Cow;
+
+use k8s_openapi::ClusterResourceScope;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
+
+/// A BindingPolicy, of which only the metadata is read.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindingPolicy {
+    #[serde(default = "api_version")]
+    pub api_version: String,
+    #[serde(default = "kind")]
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<serde_json::Value>,
+}
+
+impl Default for BindingPolicy {
+    fn default() -> Self {
+        Self {
+            api_version: api_version(),
+            kind: kind(),
+            metadata: ObjectMeta::default(),
+            spec: None,
+        }
+    }
+}
+
+fn api_version() -> String {
+    format!("{}/v1alpha1", super::GROUP)
+}
+
+fn kind() -> String {
+    "BindingPolicy".into()
+}
+
+impl kube::Resource for BindingPolicy {
+    type DynamicType = ();
+    type Scope = ClusterResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        "BindingPolicy".into()
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        super::GROUP.into()
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        "v1alpha1".into()
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        "bindingpolicies".into()
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// A BindingPolicy CRD that accepts KubeStellar's objects (spec and status kept as written).
+pub fn crd() -> CustomResourceDefinition {
+    let opaque =
+        serde_json::json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "bindingpolicies.control.kubestellar.io"},
+        "spec": {
+            "group": super::GROUP,
+            "names": {
+                "kind": "BindingPolicy", "listKind": "BindingPolicyList",
+                "plural": "bindingpolicies", "singular": "bindingpolicy", "shortNames": ["bp"]
+            },
+            "scope": "Cluster",
+            "versions": [{
+                "name": "v1alpha1", "served": true, "storage": true,
+                "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "metadata": {"type": "object"},
+                        "spec": opaque.clone(),
+                        "status": opaque,
+                    }
+                }}
+            }]
+        }
+    }))
+    .expect("the BindingPolicy CRD is well-formed")
+}
