@@ -17,7 +17,12 @@ tasks:
   control-plane    build (once) and cache kube-apiserver and etcd
   test             setup, then every test: unit, policy and integration
   demo             setup, then the local demo with the embedded default policy
-  bench            setup, then every benchmark (see BENCHMARKS.md)";
+  bench            setup, then every benchmark (see BENCHMARKS.md)
+  image            build the status-router image (OCI archive) with buildah, no daemon;
+                   --stage-only: only its build context, for docker/podman build
+  node-test        the real-node test: image, a Kubernetes 1.20 node in a network namespace,
+                   config/default on it (needs root; `test` runs it too)
+  node-bench       leader failover times on the real node [--runs N] (see BENCHMARKS.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,11 +33,21 @@ fn main() -> ExitCode {
         Some("test") => setup()
             .and_then(|()| build_all_policies())
             .and_then(|()| control_plane())
-            .and_then(|()| cargo(&["test", "--workspace"])),
+            .and_then(|()| cargo(&["test", "--workspace"]))
+            .and_then(|()| node(&["check"])),
         Some("demo") => setup()
             .and_then(|()| build_all_policies())
             .and_then(|()| control_plane())
             .and_then(|()| demo()),
+        Some("image") => image(args.get(1).map(String::as_str) == Some("--stage-only")).map(drop),
+        Some("node-test") => setup()
+            .and_then(|()| control_plane())
+            .and_then(|()| node(&["check"])),
+        Some("node-bench") => setup().and_then(|()| control_plane()).and_then(|()| {
+            let mut bench = vec!["bench"];
+            bench.extend(args.iter().skip(1).map(String::as_str));
+            node(&bench)
+        }),
         Some("bench") => setup()
             .and_then(|()| control_plane())
             .and_then(|()| cargo(&["bench", "-p", "status-router"]))
@@ -87,6 +102,65 @@ fn policy_dir() -> PathBuf {
 
 fn control_plane() -> Result {
     run(Command::new("bash").arg(workspace_root().join("scripts/build-control-plane.sh")))
+}
+
+/// Builds the release binary and the image from it; the OCI archive's path.
+fn image(stage_only: bool) -> Result<PathBuf> {
+    let started = std::time::Instant::now();
+    cargo(&["build", "--release", "-p", "status-router", "--bin", "status-router"])?;
+    eprintln!("xtask: release build took {:.0?}", started.elapsed());
+    let out = target_dir().join("image");
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(workspace_root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let dirty = git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+    let revision = git(&["rev-parse", "HEAD"])
+        .map(|r| if dirty { format!("{r}-dirty") } else { r })
+        .unwrap_or_else(|| "unknown".into());
+    let source = git(&["remote", "get-url", "origin"]).unwrap_or_else(|| "unknown".into());
+    let mut script = Command::new("bash");
+    script
+        .arg(workspace_root().join("scripts/image.sh"))
+        .arg(target_dir().join("release/status-router"))
+        .arg(&out)
+        .env("VERSION", env!("CARGO_PKG_VERSION"))
+        .env("REVISION", revision)
+        .env("SOURCE", source);
+    if stage_only {
+        script.arg("--stage-only");
+    }
+    let started = std::time::Instant::now();
+    run(&mut script)?;
+    eprintln!("xtask: image step took {:.0?}", started.elapsed());
+    Ok(out.join("status-router.oci.tar"))
+}
+
+/// The real-node test driver (`tests/node`), inside the node of `scripts/node.sh`.
+fn node(args: &[&str]) -> Result {
+    let root = Command::new("id").arg("-u").output()?;
+    if String::from_utf8_lossy(&root.stdout).trim() != "0" {
+        return Err("the real-node test (part of `cargo xtask test`) needs root: network \
+namespaces, containerd, runc and the kubelet's cgroups. It was NOT run. Run as root \
+(sudo -E cargo xtask test), or `cargo test --workspace` for the tests without it."
+            .into());
+    }
+    let archive = image(false)?;
+    cargo(&["build", "-p", "node-tests", "--bin", "node-test"])?;
+    let started = std::time::Instant::now();
+    let result = run(Command::new("bash")
+        .arg(workspace_root().join("scripts/node.sh"))
+        .arg(archive)
+        .arg("--")
+        .arg(target_dir().join("debug/node-test"))
+        .args(args));
+    eprintln!("xtask: the real node took {:.0?}", started.elapsed());
+    result
 }
 
 fn demo() -> Result {

@@ -1,0 +1,258 @@
+//! The checks of the real-node test (issue #10, item 7), in order. Each returns an error that
+//! says what was expected and what the node showed; none is skipped.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use k8s_openapi::api::core::v1::Pod;
+
+use crate::cluster::{self, DEPLOYMENT, NAMESPACE, Node, last_exit, name, poll};
+use crate::scenario::{self, status};
+
+/// How long a WorkStatus change may take to reach the WDS through a failover ("a few seconds",
+/// with room for a loaded 2-core machine).
+const FAILOVER_BUDGET: Duration = Duration::from_secs(10);
+/// The default `--leader-election-lease-duration`.
+const LEASE_DURATION: Duration = Duration::from_secs(15);
+
+/// The image's promises, read from the host (containerd runs the pods here): UID 65532, a
+/// read-only root file system, no shell, and the pod's /etc/hosts naming the ITS host.
+pub fn image(node: &Node, pods: &[Pod]) -> anyhow::Result<()> {
+    for pod in pods {
+        let pid = node.container_pid(pod)?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let uid = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .context("no Uid line")?;
+        ensure!(
+            uid.split_whitespace().skip(1).all(|u| u == "65532"),
+            "pod {}: the controller runs as {uid:?}, not UID 65532",
+            name(pod)
+        );
+        let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))?;
+        let root = mounts
+            .lines()
+            .find(|l| l.split_whitespace().nth(4) == Some("/"))
+            .context("no root mount")?;
+        let options = root.split_whitespace().nth(5).unwrap_or_default();
+        ensure!(
+            options.split(',').any(|o| o == "ro"),
+            "pod {}: the root file system is mounted {options:?}, not read-only",
+            name(pod)
+        );
+        let root_dir = format!("/proc/{pid}/root");
+        for shell in ["bin/sh", "usr/bin/sh", "bin/bash"] {
+            ensure!(
+                !std::path::Path::new(&root_dir).join(shell).exists(),
+                "pod {}: the image has /{shell}",
+                name(pod)
+            );
+        }
+        let hosts = std::fs::read_to_string(format!("{root_dir}/etc/hosts"))?;
+        ensure!(
+            hosts.contains("its.status-router.test"),
+            "pod {}: /etc/hosts does not name the ITS host:\n{hosts}",
+            name(pod)
+        );
+    }
+    println!(
+        "ok: image: UID 65532, read-only root, no shell; the ITS is reached by host name (its.status-router.test from /etc/hosts)"
+    );
+    Ok(())
+}
+
+/// Exactly one pod holds the Lease, and each pod's `leader_election_master_status` agrees.
+pub async fn one_leader(node: &Node, pods: &[String]) -> anyhow::Result<String> {
+    let holder = node.wait_holder(pods, Duration::from_secs(60)).await?;
+    for pod in pods {
+        // The metric follows the Lease within a renew period: poll.
+        let t0 = Instant::now();
+        loop {
+            let leader = node.metrics(pod)?.is_leader()?;
+            if leader == (*pod == holder) {
+                break;
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                bail!(
+                    "pod {pod}: leader_election_master_status is {} but the Lease holder is {holder}",
+                    leader as u8
+                );
+            }
+            poll().await;
+        }
+    }
+    println!("ok: one Lease holder ({holder}); leader_election_master_status agrees on {pods:?}");
+    Ok(holder)
+}
+
+/// KubeStellar's singleton scenario through the pods: created, followed, cleared, restored.
+pub async fn singleton(node: &Node) -> anyhow::Result<()> {
+    let t = Duration::from_secs(30);
+    scenario::create(node, &status(1)).await?;
+    let d = scenario::wait_status(node, Some(&status(1)), t).await?;
+    scenario::report(node, &status(2)).await?;
+    let d2 = scenario::wait_status(node, Some(&status(2)), t).await?;
+    scenario::bind(node, false)?;
+    scenario::wait_status(node, None, t).await?;
+    scenario::bind(node, true)?;
+    scenario::wait_status(node, Some(&status(2)), t).await?;
+    println!(
+        "ok: singleton scenario: status copied ({d:?}), update followed ({d2:?}), cleared when the Binding stops wanting it, restored"
+    );
+    Ok(())
+}
+
+/// The standby has written nothing; the leader has.
+pub fn standby_silent(node: &Node, leader: &str, pods: &[String]) -> anyhow::Result<()> {
+    for pod in pods {
+        let writes = node.metrics(pod)?.status_writes()?;
+        if pod == leader {
+            ensure!(writes > 0.0, "the leader {pod} counts no status writes");
+        } else {
+            ensure!(
+                writes == 0.0,
+                "the standby {pod} wrote {writes} statuses before it led"
+            );
+        }
+    }
+    println!("ok: the standby wrote no status while the leader wrote");
+    Ok(())
+}
+
+/// How a leader goes away.
+#[derive(Clone, Copy, Debug)]
+pub enum Stop {
+    /// `kubectl delete pod`: SIGTERM, a clean shutdown.
+    Delete,
+    /// SIGKILL to the container's process: the Lease must expire.
+    Kill,
+}
+
+/// Stops the leader, changes the WorkStatus right after, and returns the time from the stop to
+/// the change arriving in the WDS, and the new leader.
+pub async fn failover(
+    node: &Node,
+    leader: &str,
+    others: &[String],
+    stop: Stop,
+    n: u64,
+) -> anyhow::Result<(Duration, String)> {
+    let t0 = Instant::now();
+    match stop {
+        Stop::Delete => {
+            node.kubectl(&["-n", NAMESPACE, "delete", "pod", leader, "--wait=false"])?;
+        }
+        Stop::Kill => {
+            let pod = node.pod(leader).await?.context("the leader pod is gone")?;
+            let pid = node.container_pid(&pod)?;
+            kill(pid, "KILL")?;
+        }
+    }
+    scenario::report(node, &status(n)).await?;
+    let budget = match stop {
+        Stop::Delete => FAILOVER_BUDGET,
+        Stop::Kill => LEASE_DURATION + FAILOVER_BUDGET,
+    };
+    scenario::wait_status(node, Some(&status(n)), budget).await?;
+    let elapsed = t0.elapsed();
+    let mut candidates = others.to_vec();
+    if matches!(stop, Stop::Kill) {
+        // The killed container restarts in the same pod, under the same identity.
+        candidates.push(leader.to_string());
+    }
+    let new_leader = node.wait_holder(&candidates, Duration::from_secs(5)).await?;
+    Ok((elapsed, new_leader))
+}
+
+/// Deleting the leader pod: the standby leads and a change made right after arrives.
+pub async fn delete_leader(node: &Node, leader: &str, pods: &[String]) -> anyhow::Result<()> {
+    let standby: Vec<String> = pods.iter().filter(|p| *p != leader).cloned().collect();
+    let (elapsed, new_leader) = failover(node, leader, &standby, Stop::Delete, 3).await?;
+    ensure!(
+        standby.contains(&new_leader),
+        "after deleting {leader}, {new_leader} leads, not the standby {standby:?}"
+    );
+    let writes = node.metrics(&new_leader)?.status_writes()?;
+    ensure!(
+        writes > 0.0,
+        "the new leader {new_leader} counts no status writes"
+    );
+    println!(
+        "ok: leader {leader} deleted: {new_leader} took the Lease; the WorkStatus change made right after arrived in {elapsed:?}"
+    );
+    Ok(())
+}
+
+/// `kubectl rollout restart`: every WorkStatus change made during it reaches the WDS (the last
+/// one written is the status at the end).
+pub async fn rollout_restart(node: &Node, before: &[String]) -> anyhow::Result<()> {
+    node.kubectl(&["-n", NAMESPACE, "rollout", "restart", "deployment", DEPLOYMENT])?;
+    let t0 = Instant::now();
+    let mut n = 100;
+    let mut changes = 0;
+    loop {
+        n += 1;
+        changes += 1;
+        scenario::report(node, &status(n)).await?;
+        let pods: Vec<String> = node.pods().await?.iter().map(name).collect();
+        let ready = node.pods().await?.iter().filter(|p| cluster::is_ready(p)).count();
+        let done = pods.len() == 2 && ready == 2 && pods.iter().all(|p| !before.contains(p));
+        if done {
+            break;
+        }
+        ensure!(
+            t0.elapsed() < Duration::from_secs(180),
+            "the rollout did not finish within 180 s\n{}",
+            node.describe()
+        );
+        // One change every 200 ms during the rollout (a steady stream of WEC updates).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rollout = t0.elapsed();
+    let lag = scenario::wait_status(node, Some(&status(n)), FAILOVER_BUDGET).await?;
+    println!(
+        "ok: rollout restart ({rollout:?}, {changes} WorkStatus changes during it): the last change arrived {lag:?} after the rollout ended"
+    );
+    Ok(())
+}
+
+/// SIGTERM to the leader's process: it exits 0 and releases the Lease (the standby has it long
+/// before the Lease would have expired).
+pub async fn sigterm_leader(node: &Node, leader: &str, pods: &[String]) -> anyhow::Result<()> {
+    let pod = node.pod(leader).await?.context("the leader pod is gone")?;
+    let (restarts, _) = last_exit(&pod);
+    let pid = node.container_pid(&pod)?;
+    let t0 = Instant::now();
+    kill(pid, "TERM")?;
+    let standby: Vec<String> = pods.iter().filter(|p| *p != leader).cloned().collect();
+    let new_leader = node.wait_holder(&standby, LEASE_DURATION).await?;
+    let took = t0.elapsed();
+    ensure!(
+        took < Duration::from_secs(5),
+        "the standby took the Lease {took:?} after SIGTERM: the leader did not release it (the Lease lasts {LEASE_DURATION:?})"
+    );
+    let exit = loop {
+        let pod = node.pod(leader).await?.context("the leader pod is gone")?;
+        match last_exit(&pod) {
+            (r, Some(code)) if r > restarts => break code,
+            _ if t0.elapsed() > Duration::from_secs(60) => {
+                bail!("the container of {leader} has not restarted 60 s after SIGTERM")
+            }
+            _ => poll().await,
+        }
+    };
+    ensure!(exit == 0, "the leader exited {exit} after SIGTERM, not 0");
+    println!(
+        "ok: SIGTERM to the leader {leader}: exit code 0, Lease released, {new_leader} led after {took:?}"
+    );
+    Ok(())
+}
+
+fn kill(pid: u32, signal: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()?;
+    ensure!(status.success(), "kill -{signal} {pid} failed");
+    Ok(())
+}
