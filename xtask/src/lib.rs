@@ -46,6 +46,33 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Names a directory with KubeStellar's published CRDs
+/// (`control.kubestellar.io_*.yaml`), for the tests that run the controller
+/// with them installed instead of ours.
+pub const KUBESTELLAR_CRDS_ENV: &str = "STATUS_ROUTER_KUBESTELLAR_CRDS";
+
+/// Every test that needs KubeStellar's published CRDs has this in its name,
+/// so that `cargo xtask test` can leave exactly those out, and say so, on a
+/// clone without them.
+pub const NEEDS_KUBESTELLAR_CRDS: &str = "published_crds";
+
+/// Where KubeStellar's published CRDs are: `$STATUS_ROUTER_KUBESTELLAR_CRDS`,
+/// else the `shared/kubestellar-crds` directory beside the clone (CI has it;
+/// the project never copies KubeStellar's CRDs in).
+pub fn kubestellar_crds_dir() -> PathBuf {
+    match env::var_os(KUBESTELLAR_CRDS_ENV) {
+        Some(dir) => PathBuf::from(dir),
+        None => workspace_root().join("../shared/kubestellar-crds"),
+    }
+}
+
+/// Whether [`kubestellar_crds_dir`] holds KubeStellar's CRDs.
+pub fn kubestellar_crds_present() -> bool {
+    kubestellar_crds_dir()
+        .join("control.kubestellar.io_bindings.yaml")
+        .is_file()
+}
+
 /// The workspace's target directory, honouring `CARGO_TARGET_DIR`.
 pub fn target_dir() -> PathBuf {
     match env::var_os("CARGO_TARGET_DIR") {

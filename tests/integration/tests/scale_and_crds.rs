@@ -288,13 +288,7 @@ fn the_checked_in_crds_do_not_drift() {
 /// names as ours.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn works_with_kubestellars_published_crds() {
-    let dir = integration_tests::workspace_file("../shared/kubestellar-crds");
-    assert!(
-        dir.is_dir(),
-        "KubeStellar's reference CRDs are missing at {} (expected the shared \
-         `kubestellar-crds` directory next to the repository clone)",
-        dir.display()
-    );
+    let dir = integration_tests::kubestellar_crds_dir();
     let cp = tokio::task::spawn_blocking(testenv::ControlPlane::start)
         .await
         .expect("start task")

@@ -9,7 +9,7 @@ use crate::cluster::{NAMESPACE, Node};
 pub const ITS_SECRET: &str = "status-router-its-kubeconfig";
 pub const ITS_SECRET_KEY: &str = "kubeconfig";
 
-pub fn install(node: &Node) -> anyhow::Result<Vec<String>> {
+pub async fn install(node: &Node) -> anyhow::Result<Vec<String>> {
     let ns = format!("{{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{{\"name\":\"{NAMESPACE}\"}}}}");
     // The ITS: the identity of the Secret's token (system:serviceaccount:kubestellar:status-router)
     // may read WorkStatuses, as README's "Running in a cluster" says to set it up.
@@ -38,5 +38,5 @@ pub fn install(node: &Node) -> anyhow::Result<Vec<String>> {
     node.apply(&node.wds_kubeconfig, &secret)?;
     let overlay = node.root.join("config/test/node");
     node.kubectl(&["apply", "-k", &overlay.display().to_string()])?;
-    node.wait_ready(2, Duration::from_secs(180))
+    node.wait_ready(2, Duration::from_secs(180)).await
 }

@@ -49,7 +49,7 @@ async fn main() -> ExitCode {
 /// Installs status-router and the scenario; the Ready pods.
 async fn setup(node: &Node) -> anyhow::Result<Vec<String>> {
     scenario::install(node)?;
-    let pods = deploy::install(node)?;
+    let pods = deploy::install(node).await?;
     println!("ok: config/default (test overlay) applied; both replicas Ready: {pods:?}");
     Ok(pods)
 }
