@@ -9,7 +9,8 @@
 #   OUT_DIR/status-router.oci.tar   the OCI archive (`ctr images import` takes it)
 #   OUT_DIR/inputs.sha256           what the archive was built from: an unchanged input set
 #                                   reuses the archive without running buildah.
-# env: VERSION, REVISION, SOURCE (OCI labels), IMAGE_NAME (default localhost/status-router:dev)
+# env: VERSION, REVISION, SOURCE (OCI labels), IMAGE_NAME (default localhost/status-router:dev),
+#      STRIP_DEBUG=1 (strip the binary's debug info in the image)
 # Installs buildah with apt-get when it is missing (root or passwordless sudo).
 set -euo pipefail
 
@@ -31,6 +32,8 @@ rm -rf "$CTX"
 mkdir -p "$ROOTFS/usr/local/bin" "$ROOTFS/etc" "$ROOTFS/home/nonroot" "$ROOTFS/var/cache" "$ROOTFS/tmp"
 chmod 1777 "$ROOTFS/tmp"
 cp "$BINARY" "$ROOTFS/usr/local/bin/status-router"
+# STRIP_DEBUG=1 (dev-profile binaries): drop the debug info, hundreds of MB the image need not carry.
+[[ -n "${STRIP_DEBUG:-}" ]] && objcopy --strip-debug "$ROOTFS/usr/local/bin/status-router"
 
 # Every shared library the binary loads, at the path the dynamic loader looks for it
 # (symlinks resolved: the image gets the files themselves).

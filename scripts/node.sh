@@ -110,6 +110,7 @@ stop_pid() { # SIGTERM, then SIGKILL after 10 s
   alive "$pid" || return 0
   kill -TERM "$pid" 2>/dev/null || return 0
   for i in $(seq 100); do alive "$pid" || return 0; sleep 0.1; done # poll for the exit
+  log "pid $pid ($(tr '\0' ' ' 2>/dev/null </proc/"$pid"/cmdline | cut -c1-60)) ignored SIGTERM for 10 s: SIGKILL"
   kill -KILL "$pid" 2>/dev/null || true
 }
 cleanup() {
@@ -128,10 +129,11 @@ cleanup() {
     done
   fi
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
-  # containerd-shim-runc-v2 processes of this run: found by our state dir in their arguments.
+  # containerd-shim-runc-v2 processes of this run, found by our state dir in their arguments;
+  # their tasks are killed above, so SIGKILL loses nothing.
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$STATE/containerd" && stop_pid "${p#/proc/}"
+    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$STATE/containerd" && kill -KILL "${p#/proc/}" 2>/dev/null
   done
   # Mounts under the state dir (secrets, emptyDirs, rootfs, shm), deepest first.
   awk -v s="$STATE" 'index($5, s) == 1 { print $5 }' /proc/self/mountinfo | sort -r |

@@ -25,7 +25,8 @@ tasks:
   demo             setup, then the local demo with the embedded default policy
   bench            setup, then every benchmark (see BENCHMARKS.md)
   image            build the status-router image (OCI archive) with buildah, no daemon;
-                   --stage-only: only its build context, for docker/podman build
+                   --stage-only: only its build context, for docker/podman build;
+                   --dev: from the dev-profile binary (debug info stripped)
   node-test        the real-node test: image, a Kubernetes 1.20 node in a network namespace,
                    config/default on it (needs root; `test` runs it too)
   node-bench       leader failover times on the real node [--runs N] (see BENCHMARKS.md)";
@@ -53,7 +54,11 @@ fn main() -> ExitCode {
             .and_then(|()| build_all_policies())
             .and_then(|()| control_plane())
             .and_then(|()| demo()),
-        Some("image") => image(args.get(1).map(String::as_str) == Some("--stage-only")).map(drop),
+        Some("image") => image(
+            args.iter().any(|a| a == "--stage-only"),
+            if args.iter().any(|a| a == "--dev") { "dev" } else { "release" },
+        )
+        .map(drop),
         Some("node-test") => setup()
             .and_then(|()| control_plane())
             .and_then(|()| node(&["check"])),
@@ -118,11 +123,12 @@ fn control_plane() -> Result {
     run(Command::new("bash").arg(workspace_root().join("scripts/build-control-plane.sh")))
 }
 
-/// Builds the release binary and the image from it; the OCI archive's path.
-fn image(stage_only: bool) -> Result<PathBuf> {
+/// Builds the binary (profile `release`, or `dev`) and the image from it; the OCI archive's path.
+fn image(stage_only: bool, profile: &str) -> Result<PathBuf> {
     let started = std::time::Instant::now();
-    cargo(&["build", "--release", "-p", "status-router", "--bin", "status-router"])?;
-    eprintln!("xtask: release build took {:.0?}", started.elapsed());
+    cargo(&["build", "--profile", profile, "-p", "status-router", "--bin", "status-router"])?;
+    eprintln!("xtask: {profile} build took {:.0?}", started.elapsed());
+    let dir = if profile == "dev" { "debug" } else { profile };
     let out = target_dir().join("image");
     let git = |args: &[&str]| {
         Command::new("git")
@@ -141,8 +147,9 @@ fn image(stage_only: bool) -> Result<PathBuf> {
     let mut script = Command::new("bash");
     script
         .arg(workspace_root().join("scripts/image.sh"))
-        .arg(target_dir().join("release/status-router"))
+        .arg(target_dir().join(dir).join("status-router"))
         .arg(&out)
+        .env("STRIP_DEBUG", if profile == "dev" { "1" } else { "" })
         .env("VERSION", env!("CARGO_PKG_VERSION"))
         .env("REVISION", revision)
         .env("SOURCE", source);
@@ -164,10 +171,15 @@ namespaces, containerd, runc and the kubelet's cgroups. It was NOT run. Run as r
 (sudo -E cargo xtask test), or `cargo test --workspace` for the tests without it."
             .into());
     }
-    let archive = image(false)?;
+    // The dev binary by default: `cargo test` has just built its dependencies, and a second,
+    // release build of wasmtime would about double CI's cold compile. `STATUS_ROUTER_NODE_PROFILE=
+    // release` tests the release image instead.
+    let profile = std::env::var("STATUS_ROUTER_NODE_PROFILE").unwrap_or_else(|_| "dev".into());
+    let archive = image(false, &profile)?;
     cargo(&["build", "-p", "node-tests", "--bin", "node-test"])?;
     let started = std::time::Instant::now();
     let result = run(Command::new("bash")
+        .env("NODE_IMAGE_ROOTFS", target_dir().join("image/context/rootfs"))
         .arg(workspace_root().join("scripts/node.sh"))
         .arg(archive)
         .arg("--")

@@ -256,3 +256,52 @@ fn kill(pid: u32, signal: &str) -> anyhow::Result<()> {
     ensure!(status.success(), "kill -{signal} {pid} failed");
     Ok(())
 }
+
+/// Host-name resolution inside the image: its binary, in a copy of the image's root file system
+/// (chroot, UID 65532), runs against the ITS API server named `its.status-router.test`. Without
+/// an /etc/hosts entry the name does not resolve; with one, the server answers (before any CRD is
+/// installed, so `run` stops at the missing-CRD check: proof that it got through).
+pub fn name_resolution(node: &Node) -> anyhow::Result<()> {
+    let rootfs = std::env::var("NODE_IMAGE_ROOTFS")
+        .context("$NODE_IMAGE_ROOTFS (the image's staged root file system) is not set")?;
+    let dir = std::env::temp_dir().join(format!("node-test-rootfs-{}", std::process::id()));
+    let copy = dir.join("rootfs");
+    std::fs::create_dir_all(&dir)?;
+    let status = std::process::Command::new("cp")
+        .args(["-a", &rootfs])
+        .arg(&copy)
+        .status()?;
+    ensure!(status.success(), "copy {rootfs}");
+    let kubeconfig = std::fs::read_to_string(&node.its_kubeconfig)?
+        .replace("https://127.0.0.1:6444", "https://its.status-router.test:6444");
+    std::fs::write(copy.join("kubeconfig"), kubeconfig)?;
+    let run = || -> anyhow::Result<String> {
+        let out = std::process::Command::new("chroot")
+            .arg("--userspec=65532:65532")
+            .arg(&copy)
+            .args(["/usr/local/bin/status-router", "run", "--kubeconfig", "/kubeconfig"])
+            .args(["--wds-context", "c", "--its-context", "c", "--wds-name", "x"])
+            .env("NO_COLOR", "1")
+            .env("HOME", "/home/nonroot")
+            .output()?;
+        ensure!(!out.status.success(), "run succeeded without the CRDs");
+        Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let unresolved = run()?;
+    std::fs::write(copy.join("etc/hosts"), "127.0.0.1 its.status-router.test\n")?;
+    let resolved = run()?;
+    std::fs::remove_dir_all(&dir)?;
+    ensure!(
+        unresolved.contains("failed to lookup address"),
+        "without /etc/hosts, expected a name-resolution error, got:\n{unresolved}"
+    );
+    ensure!(
+        !resolved.contains("failed to lookup address")
+            && resolved.contains("bindings.control.kubestellar.io"),
+        "with its.status-router.test in /etc/hosts, expected the API server's answer (no Binding CRD), got:\n{resolved}"
+    );
+    println!(
+        "ok: the image's binary resolves its.status-router.test through /etc/hosts (and fails without it)"
+    );
+    Ok(())
+}

@@ -36,7 +36,11 @@ pub async fn install(node: &Node) -> anyhow::Result<Vec<String>> {
         "yaml",
     ])?;
     node.apply(&node.wds_kubeconfig, &secret)?;
-    let overlay = node.root.join("config/test/node");
+    // NODE_TEST_OVERLAY: another overlay, for the mutations the test must fail on
+    // (config/test/node-no-leader-election).
+    let overlay = node.root.join(
+        std::env::var("NODE_TEST_OVERLAY").unwrap_or_else(|_| "config/test/node".into()),
+    );
     node.kubectl(&["apply", "-k", &overlay.display().to_string()])?;
     node.wait_ready(2, Duration::from_secs(180)).await
 }

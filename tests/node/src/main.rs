@@ -56,6 +56,7 @@ async fn setup(node: &Node) -> anyhow::Result<Vec<String>> {
 
 async fn check() -> anyhow::Result<()> {
     let node = Node::from_env().await?;
+    checks::name_resolution(&node)?;
     let pods = setup(&node).await?;
     checks::image(&node, &node.pods().await?)?;
     let leader = checks::one_leader(&node, &pods).await?;
