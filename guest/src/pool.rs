@@ -13,7 +13,7 @@
 //!
 //! A policy opts in with two lines, in its Wasm build only:
 //!
-//! ```ignore
+//! ```no_run
 //! #[global_allocator]
 //! static ALLOC: default_policy::pool::Pool = default_policy::pool::Pool::new();
 //! ```

@@ -66,6 +66,22 @@ pub fn kubestellar_crds_dir() -> PathBuf {
     }
 }
 
+/// [`kubestellar_crds_dir`] for a test that needs it: panics, saying where
+/// to put the CRDs, when they are missing. Run on its own, such a test fails
+/// loudly; `cargo xtask test` leaves it out on a clone without them and lists
+/// it as not run (its name contains [`NEEDS_KUBESTELLAR_CRDS`]).
+pub fn require_kubestellar_crds() -> PathBuf {
+    let dir = kubestellar_crds_dir();
+    assert!(
+        kubestellar_crds_present(),
+        "KubeStellar's published CRDs (control.kubestellar.io_*.yaml) are not in {}: set \
+         ${KUBESTELLAR_CRDS_ENV} to a directory holding them (KubeStellar's config/crd/bases/), \
+         or put the shared `kubestellar-crds` directory beside the clone",
+        dir.display(),
+    );
+    dir
+}
+
 /// Whether [`kubestellar_crds_dir`] holds KubeStellar's CRDs.
 pub fn kubestellar_crds_present() -> bool {
     kubestellar_crds_dir()

@@ -167,14 +167,13 @@ impl Ctl {
     }
 
     pub async fn counters(&self) -> anyhow::Result<Counters> {
-        use std::sync::atomic::Ordering::Relaxed;
         match self {
             Ctl::InProc { metrics: m, .. } => Ok(Counters {
-                reconciles: m.reconciles.load(Relaxed),
-                reconcile_errors: m.reconcile_errors.load(Relaxed),
-                policy_errors: m.policy_errors.load(Relaxed),
-                status_writes: m.status_writes.load(Relaxed),
-                label_writes: m.label_writes.load(Relaxed),
+                reconciles: m.reconciles(),
+                reconcile_errors: m.reconcile_errors(),
+                policy_errors: m.policy_errors(),
+                status_writes: m.status_writes(),
+                label_writes: m.label_writes(),
             }),
             Ctl::Child { metrics, .. } => {
                 let mut s = tokio::net::TcpStream::connect(metrics).await?;

@@ -7,7 +7,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use status_router::policy::{DEFAULT_POLICY, Limits, Policy, PolicyEngine};
 
+mod connect;
+pub mod logs;
 mod policy;
+mod probe;
 mod run;
 
 /// Returns the status that KubeStellar WECs report onto WDS workload objects,
@@ -28,6 +31,18 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// Print the CRDs of Binding and WorkStatus, generated from the Rust types.
     Crds,
+    /// GET an endpoint of a running controller (livez, readyz, metrics, policy); exit 0 iff 2xx.
+    Probe(probe::ProbeArgs),
+}
+
+impl Cli {
+    /// How to log: `run --log-format`; text for the other commands.
+    pub fn log_format(&self) -> logs::LogFormat {
+        match &self.command {
+            Command::Run(args) => args.log_format,
+            _ => logs::LogFormat::Text,
+        }
+    }
 }
 
 /// The sandbox limits of policy calls.
@@ -67,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Probe(args) => probe::run(args),
         Command::Crds => {
             print!("{}", status_router::kubestellar::crds_yaml());
             Ok(ExitCode::SUCCESS)

@@ -1,70 +1,294 @@
-//! Counters of what the controller did, readable in-process (tests, logs)
-//! and in Prometheus' text format on `--metrics-addr`.
+//! What the controller did, as Prometheus metrics (through `prometheus-client`)
+//! under the names Kubernetes operators' dashboards already know
+//! (controller-runtime's `controller_runtime_*`, client-go's `workqueue_*`),
+//! plus the `status_router_*` counters of this controller. The same values are
+//! readable in-process ([`Metrics::status_writes`] and its siblings) for tests
+//! and benchmarks.
+//!
+//! [`Metrics::register`] adds every metric to a [`Registry`]: the binary
+//! builds one registry for the controller, the workqueue, the policy and the
+//! leader election, and serves it on `/metrics`.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
 
-/// The controller's counters.
-#[derive(Debug, Default)]
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use super::queue::QueueMetrics;
+
+/// The `controller` label of controller-runtime's metrics, and the `name`
+/// label of the workqueue's.
+pub const CONTROLLER_NAME: &str = "status-router";
+
+type ResultLabel = [(&'static str, &'static str); 1];
+
+/// Which policy call a duration is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyCall {
+    Decide,
+    Aggregate,
+}
+
+impl PolicyCall {
+    fn label(self) -> ResultLabel {
+        [(
+            "call",
+            match self {
+                Self::Decide => "decide",
+                Self::Aggregate => "aggregate",
+            },
+        )]
+    }
+}
+
+/// How a reconcile ended, for `controller_runtime_reconcile_total{result}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReconcileResult {
+    Success,
+    Error,
+}
+
+/// The controller's metrics. Cloning shares the values.
+#[derive(Clone)]
 pub struct Metrics {
-    pub reconciles: AtomicU64,
-    pub reconcile_errors: AtomicU64,
-    pub policy_errors: AtomicU64,
-    pub aggregate_refusals: AtomicU64,
-    pub status_writes: AtomicU64,
-    pub label_writes: AtomicU64,
+    reconciles: Counter,
+    reconcile_errors: Counter,
+    policy_errors: Counter,
+    aggregate_refusals: Counter,
+    status_writes: Counter,
+    label_writes: Counter,
+    reconcile_results: Family<ResultLabel, Counter>,
+    reconcile_time: Histogram,
+    max_concurrent_reconciles: Gauge,
+    active_workers: Gauge,
+    policy_calls: Family<ResultLabel, Histogram>,
+    /// The workqueue's metrics (`workqueue_*`).
+    pub queue: QueueMetrics,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let reconcile_results = Family::<ResultLabel, Counter>::default();
+        // Both series exist from the start at 0, as controller-runtime's do,
+        // so that a rate() over them works before the first reconcile.
+        for result in ["success", "error"] {
+            drop(reconcile_results.get_or_create(&[("result", result)]));
+        }
+        // 1 µs .. ~16 ms: a call costs about a microsecond; the deadline is 10 ms.
+        let policy_calls = Family::<ResultLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(1e-6, 2.0, 15))
+        });
+        for call in [PolicyCall::Decide, PolicyCall::Aggregate] {
+            drop(policy_calls.get_or_create(&call.label()));
+        }
+        Self {
+            reconciles: Counter::default(),
+            reconcile_errors: Counter::default(),
+            policy_errors: Counter::default(),
+            aggregate_refusals: Counter::default(),
+            status_writes: Counter::default(),
+            label_writes: Counter::default(),
+            reconcile_results,
+            // 1 ms .. ~65 s, as a reconcile is a few API calls.
+            reconcile_time: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
+            max_concurrent_reconciles: Gauge::default(),
+            active_workers: Gauge::default(),
+            policy_calls,
+            queue: QueueMetrics::default(),
+        }
+    }
 }
 
 impl Metrics {
+    /// Reconciles started.
+    pub fn reconciles(&self) -> u64 {
+        self.reconciles.get()
+    }
+
+    /// Reconciles that failed and were retried.
+    pub fn reconcile_errors(&self) -> u64 {
+        self.reconcile_errors.get()
+    }
+
+    /// Policy calls that failed (trap, deadline, memory, bad output).
+    pub fn policy_errors(&self) -> u64 {
+        self.policy_errors.get()
+    }
+
+    /// Aggregations the policy refused.
+    pub fn aggregate_refusals(&self) -> u64 {
+        self.aggregate_refusals.get()
+    }
+
+    /// Status writes to the WDS.
+    pub fn status_writes(&self) -> u64 {
+        self.status_writes.get()
+    }
+
+    /// Label writes to the WDS.
+    pub fn label_writes(&self) -> u64 {
+        self.label_writes.get()
+    }
+
+    /// Workers currently in a reconcile.
+    pub fn active_workers(&self) -> i64 {
+        self.active_workers.get()
+    }
+
     pub(crate) fn count_write(&self, status: bool) {
         if status {
-            self.status_writes.fetch_add(1, Relaxed);
+            self.status_writes.inc();
         } else {
-            self.label_writes.fetch_add(1, Relaxed);
+            self.label_writes.inc();
         }
     }
 
-    /// The counters in Prometheus' text exposition format.
-    pub fn render(&self) -> String {
-        let counters = [
+    pub(crate) fn set_max_concurrent_reconciles(&self, workers: usize) {
+        self.max_concurrent_reconciles
+            .set(i64::try_from(workers).unwrap_or(i64::MAX));
+    }
+
+    /// A worker took an object.
+    pub(crate) fn reconcile_started(&self) {
+        self.reconciles.inc();
+        self.active_workers.inc();
+    }
+
+    /// A worker finished an object, after `elapsed`.
+    pub(crate) fn reconcile_finished(&self, result: ReconcileResult, elapsed: Duration) {
+        self.active_workers.dec();
+        self.reconcile_time.observe(elapsed.as_secs_f64());
+        let label = match result {
+            ReconcileResult::Success => "success",
+            ReconcileResult::Error => {
+                self.reconcile_errors.inc();
+                "error"
+            }
+        };
+        self.reconcile_results
+            .get_or_create(&[("result", label)])
+            .inc();
+    }
+
+    pub(crate) fn count_policy_error(&self) {
+        self.policy_errors.inc();
+    }
+
+    pub(crate) fn count_aggregate_refusal(&self) {
+        self.aggregate_refusals.inc();
+    }
+
+    /// A policy call took `elapsed`.
+    pub fn observe_policy_call(&self, call: PolicyCall, elapsed: Duration) {
+        self.policy_calls
+            .get_or_create(&call.label())
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Adds every metric to `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        let ours = [
             (
-                "reconciles",
+                "status_router_reconciles",
                 "Reconciles of workload objects",
                 &self.reconciles,
             ),
             (
-                "reconcile_errors",
+                "status_router_reconcile_errors",
                 "Reconciles that failed and were retried",
                 &self.reconcile_errors,
             ),
             (
-                "policy_errors",
+                "status_router_policy_errors",
                 "Policy calls that failed (trap, deadline, memory, bad output)",
                 &self.policy_errors,
             ),
             (
-                "aggregate_refusals",
+                "status_router_aggregate_refusals",
                 "Aggregations the policy refused",
                 &self.aggregate_refusals,
             ),
             (
-                "status_writes",
+                "status_router_status_writes",
                 "Status writes to the WDS",
                 &self.status_writes,
             ),
             (
-                "label_writes",
+                "status_router_label_writes",
                 "Label writes to the WDS",
                 &self.label_writes,
             ),
         ];
-        let mut out = String::new();
-        for (name, help, value) in counters {
-            out.push_str(&format!(
-                "# HELP status_router_{name}_total {help}.\n# TYPE status_router_{name}_total counter\nstatus_router_{name}_total {}\n",
-                value.load(Relaxed)
-            ));
+        for (name, help, counter) in ours {
+            registry.register(name, help, counter.clone());
         }
-        out
+        registry.register(
+            "status_router_policy_call_duration_seconds",
+            "Time of one policy call, by call (decide, aggregate)",
+            self.policy_calls.clone(),
+        );
+        let controller =
+            registry.sub_registry_with_label(("controller".into(), CONTROLLER_NAME.into()));
+        controller.register(
+            "controller_runtime_reconcile",
+            "Total number of reconciliations per controller, by result",
+            self.reconcile_results.clone(),
+        );
+        controller.register(
+            "controller_runtime_reconcile_errors",
+            "Total number of reconciliation errors per controller",
+            self.reconcile_errors.clone(),
+        );
+        controller.register(
+            "controller_runtime_reconcile_time_seconds",
+            "Length of time per reconciliation per controller",
+            self.reconcile_time.clone(),
+        );
+        controller.register(
+            "controller_runtime_max_concurrent_reconciles",
+            "Maximum number of concurrent reconciles per controller",
+            self.max_concurrent_reconciles.clone(),
+        );
+        controller.register(
+            "controller_runtime_active_workers",
+            "Number of currently used workers per controller",
+            self.active_workers.clone(),
+        );
+        let queue = registry.sub_registry_with_label(("name".into(), CONTROLLER_NAME.into()));
+        self.queue.register(queue);
+    }
+
+    /// Every metric in Prometheus' text format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut registry = Registry::default();
+        self.register(&mut registry);
+        render(&registry)
+    }
+}
+
+/// `registry` in Prometheus' text format (version 0.0.4).
+pub fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut out, registry)
+        .expect("writing to a String does not fail");
+    out
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("reconciles", &self.reconciles())
+            .field("reconcile_errors", &self.reconcile_errors())
+            .field("policy_errors", &self.policy_errors())
+            .field("aggregate_refusals", &self.aggregate_refusals())
+            .field("status_writes", &self.status_writes())
+            .field("label_writes", &self.label_writes())
+            .field("active_workers", &self.active_workers())
+            .field("queue_depth", &self.queue.depth())
+            .finish()
     }
 }
 
@@ -73,20 +297,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_every_counter() {
+    fn renders_every_metric_with_its_labels() {
         let m = Metrics::default();
         m.count_write(true);
         m.count_write(false);
         m.count_write(false);
+        m.set_max_concurrent_reconciles(4);
+        m.reconcile_started();
+        m.reconcile_finished(ReconcileResult::Error, Duration::from_millis(3));
+        m.observe_policy_call(PolicyCall::Decide, Duration::from_micros(2));
         let text = m.render();
-        assert!(
-            text.contains("status_router_status_writes_total 1\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("status_router_label_writes_total 2\n"),
-            "{text}"
-        );
-        assert_eq!(text.matches("# TYPE").count(), 6);
+        for line in [
+            "status_router_status_writes_total 1\n",
+            "status_router_label_writes_total 2\n",
+            "status_router_reconcile_errors_total 1\n",
+            "controller_runtime_reconcile_total{controller=\"status-router\",result=\"error\"} 1\n",
+            "controller_runtime_reconcile_total{controller=\"status-router\",result=\"success\"} 0\n",
+            "controller_runtime_reconcile_errors_total{controller=\"status-router\"} 1\n",
+            "controller_runtime_reconcile_time_seconds_count{controller=\"status-router\"} 1\n",
+            "controller_runtime_max_concurrent_reconciles{controller=\"status-router\"} 4\n",
+            "controller_runtime_active_workers{controller=\"status-router\"} 0\n",
+            "status_router_policy_call_duration_seconds_count{call=\"decide\"} 1\n",
+            "workqueue_depth{name=\"status-router\"} 0\n",
+            "workqueue_adds_total{name=\"status-router\"} 0\n",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        assert_eq!((m.status_writes(), m.label_writes()), (1, 2));
+        assert_eq!((m.reconciles(), m.reconcile_errors()), (1, 1));
     }
 }

@@ -6,6 +6,10 @@
 //! - [`queue`] hands each object to one worker at a time, with backoff;
 //! - [`sync`] is the split of KubeStellar's `syncWorkloadObject`;
 //! - [`wds`] does the Kubernetes reads and writes behind [`workload`]'s interface.
+//!
+//! With leader election ([`Controller::with_leadership`]) the watches and the
+//! index run on every replica, so that a standby that takes over needs no
+//! relist, but the workers (the only writers) run only while it leads.
 
 pub mod index;
 pub mod metrics;
@@ -18,18 +22,20 @@ pub mod workload;
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
 
 use kube::Client;
 
 use self::index::{Index, ObjectKey};
-use self::metrics::Metrics;
+use self::metrics::{Metrics, PolicyCall, ReconcileResult};
 use self::queue::WorkQueue;
 use self::sync::{Outcome, SyncError, sync_workload_object};
 use self::watch::WorkloadWatches;
 use self::wds::Wds;
+use crate::health::Health;
 use crate::hotswap::{ActiveModule, ActivePolicy};
+use crate::leader::Role;
 use crate::policy::{Policy, PolicyInstance};
 
 /// Settings of a controller.
@@ -68,6 +74,11 @@ pub enum StartError {
         group: &'static str,
         rbac: &'static str,
     },
+    /// Not a start failure: the controller stopped its workers because it
+    /// no longer leads (the Lease was lost, its renew deadline passed, or
+    /// the lease task ended).
+    #[error("stopped writing: {0}")]
+    Leadership(String),
 }
 
 /// What the watches, the workers and the I/O share.
@@ -77,6 +88,7 @@ pub struct Context {
     pub its: Client,
     pub queue: Arc<WorkQueue<ObjectKey>>,
     pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
     index: RwLock<Index>,
     workload_watches: WorkloadWatches,
     policy: Arc<ActivePolicy>,
@@ -114,6 +126,7 @@ impl Context {
 /// A controller, ready to run.
 pub struct Controller {
     ctx: Arc<Context>,
+    leadership: Option<tokio::sync::watch::Receiver<Role>>,
 }
 
 impl Controller {
@@ -137,12 +150,15 @@ impl Controller {
         config: Config,
     ) -> Self {
         let metrics = Arc::new(Metrics::default());
+        metrics.set_max_concurrent_reconciles(config.workers.max(1));
         Self {
+            leadership: None,
             ctx: Arc::new(Context {
                 wds: Wds::new(wds, metrics.clone()),
                 its,
-                queue: WorkQueue::new(),
+                queue: WorkQueue::with_metrics(metrics.queue.clone()),
                 metrics,
+                health: Health::new(),
                 index: RwLock::new(Index::default()),
                 workload_watches: WorkloadWatches::default(),
                 policy,
@@ -152,9 +168,21 @@ impl Controller {
         }
     }
 
+    /// Runs the workers only while `role` is [`Role::Leading`] (see
+    /// [`crate::leader`]); without this the controller always writes.
+    pub fn with_leadership(mut self, role: tokio::sync::watch::Receiver<Role>) -> Self {
+        self.leadership = Some(role);
+        self
+    }
+
     /// The controller's counters.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.ctx.metrics.clone()
+    }
+
+    /// What the probes read.
+    pub fn health(&self) -> Arc<Health> {
+        self.ctx.health.clone()
     }
 
     /// The policy the controller runs.
@@ -183,76 +211,143 @@ impl Controller {
     }
 
     /// Runs until `shutdown` completes; in-flight reconciles finish first.
+    /// With leadership, returns [`StartError::Leadership`] as soon as this
+    /// replica stops leading, its workers stopped mid-reconcile.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
         self.preflight().await?;
-        let ctx = self.ctx;
+        let Self { ctx, leadership } = self;
+        ctx.health.set_connected();
         let watches = [
             tokio::spawn(watch::bindings(ctx.clone())),
             tokio::spawn(watch::work_statuses(ctx.clone())),
             tokio::spawn(reconcile_all_on_swap(ctx.clone())),
         ];
-        // No reconcile before the index holds every Binding and WorkStatus.
         let mut shutdown = std::pin::pin!(shutdown);
-        let mut synced = ctx.synced.subscribe();
-        let ready = tokio::select! {
-            () = &mut shutdown => false,
-            result = synced.wait_for(|s| s.bindings && s.work_statuses) => result.is_ok(),
-        };
-        let workers: Vec<_> = if ready {
-            (0..ctx.config.workers.max(1))
-                .map(|_| tokio::spawn(worker(ctx.clone())))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if ready {
-            tracing::info!(
-                workers = workers.len(),
-                wds = %ctx.config.wds_name,
-                policy = %ctx.policy.current().policy.info().digest,
-                "controller started"
-            );
-            shutdown.await;
-        }
+        let result = serve(&ctx, leadership, &mut shutdown).await;
         tracing::info!("controller stopping");
         for watch in &watches {
             watch.abort();
         }
         ctx.workload_watches.stop_all();
-        ctx.queue.shut_down();
-        for worker in workers {
-            let _ = worker.await;
+        result
+    }
+}
+
+/// Waits for the watches to sync and for leadership, then runs the workers
+/// until shutdown (they finish what they hold) or the loss of leadership
+/// (they are stopped at once).
+async fn serve(
+    ctx: &Arc<Context>,
+    leadership: Option<tokio::sync::watch::Receiver<Role>>,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<(), StartError> {
+    // No reconcile before the index holds every Binding and WorkStatus.
+    let mut synced = ctx.synced.subscribe();
+    tokio::select! {
+        () = &mut *shutdown => return Ok(()),
+        result = synced.wait_for(|s| s.bindings && s.work_statuses) => {
+            if result.is_err() {
+                return Ok(());
+            }
         }
-        Ok(())
+    }
+    ctx.health.set_synced(true, true);
+    let lost = |role: Option<Role>| {
+        StartError::Leadership(match role {
+            Some(Role::Stopped(reason)) => reason,
+            _ => "the lease task ended".into(),
+        })
+    };
+    if let Some(mut role) = leadership.clone() {
+        tracing::info!("watches synced; standing by until this replica leads");
+        tokio::select! {
+            () = &mut *shutdown => return Ok(()),
+            result = role.wait_for(|r| *r != Role::Standby) => match result.map(|r| r.clone()) {
+                Ok(Role::Leading) => {}
+                other => return Err(lost(other.ok())),
+            },
+        }
+    }
+    let workers: Vec<_> = (0..ctx.config.workers.max(1))
+        .map(|_| tokio::spawn(worker(ctx.clone())))
+        .collect();
+    tracing::info!(
+        workers = workers.len(),
+        wds = %ctx.config.wds_name,
+        policy = %ctx.policy.current().policy.info().digest,
+        "controller started"
+    );
+    let not_leading = async {
+        match leadership {
+            Some(mut role) => {
+                let result = role.wait_for(|r| *r != Role::Leading).await;
+                lost(result.ok().map(|r| r.clone()))
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = &mut *shutdown => {
+            ctx.queue.shut_down();
+            for worker in workers {
+                let _ = worker.await;
+            }
+            Ok(())
+        }
+        e = not_leading => {
+            // Fencing: no write of ours may follow the loss of the Lease.
+            for worker in &workers {
+                worker.abort();
+            }
+            ctx.queue.shut_down();
+            Err(e)
+        }
     }
 }
 
 /// Takes objects from the queue and reconciles them, one at a time, with a
 /// policy instance of its own.
 async fn worker(ctx: Arc<Context>) {
+    let instance = |module: &ActiveModule| {
+        let metrics = ctx.metrics.clone();
+        PolicyInstance::new(module.policy.clone()).observed(Box::new(move |call, elapsed| {
+            let call = match call {
+                "aggregate" => PolicyCall::Aggregate,
+                _ => PolicyCall::Decide,
+            };
+            metrics.observe_policy_call(call, elapsed);
+        }))
+    };
     let mut module = ctx.policy.current();
-    let mut policy = PolicyInstance::new(module.policy.clone());
+    let mut policy = instance(&module);
     while let Some(key) = ctx.queue.next().await {
         // A swapped-in module is picked up between reconciles, never during one.
         let current = ctx.policy.current();
         if !Arc::ptr_eq(&current, &module) {
             module = current;
-            policy = PolicyInstance::new(module.policy.clone());
+            policy = instance(&module);
         }
         let facts = ctx.index().facts(&key);
-        ctx.metrics.reconciles.fetch_add(1, Relaxed);
-        match sync_workload_object(&ctx.wds, &facts, &mut policy, &key).await {
+        ctx.metrics.reconcile_started();
+        let start = Instant::now();
+        let result = sync_workload_object(&ctx.wds, &facts, &mut policy, &key).await;
+        let ended = if result.is_ok() {
+            ReconcileResult::Success
+        } else {
+            ReconcileResult::Error
+        };
+        ctx.metrics.reconcile_finished(ended, start.elapsed());
+        match result {
             Ok(outcome) => {
                 if outcome == Outcome::AggregateRefused {
-                    ctx.metrics.aggregate_refusals.fetch_add(1, Relaxed);
+                    ctx.metrics.count_aggregate_refusal();
                 }
                 tracing::debug!(object = %key, ?outcome, "reconciled");
                 ctx.queue.done(&key);
             }
             Err(e) => {
-                ctx.metrics.reconcile_errors.fetch_add(1, Relaxed);
                 if matches!(e, SyncError::Policy(_)) {
-                    ctx.metrics.policy_errors.fetch_add(1, Relaxed);
+                    ctx.metrics.count_policy_error();
                 }
                 let delay = ctx.queue.retry(&key);
                 tracing::warn!(object = %key, error = %e, retry_in = ?delay, "reconcile failed");

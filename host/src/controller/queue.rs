@@ -1,12 +1,18 @@
 //! The workqueue, after client-go's: a key is queued at most once, a key is
 //! reconciled by one worker at a time (a key added while in flight runs again
 //! once done), and a failed key comes back after a per-key exponential backoff.
+//! It keeps client-go's workqueue metrics ([`QueueMetrics`]): depth, adds,
+//! retries, the time a key waits and the time it is worked on.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
 use tokio::sync::Notify;
 
 /// First retry delay after a failure; doubles with each further failure.
@@ -18,6 +24,7 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 pub struct WorkQueue<K> {
     state: Mutex<State<K>>,
     ready: Notify,
+    metrics: QueueMetrics,
 }
 
 struct State<K> {
@@ -25,20 +32,40 @@ struct State<K> {
     dirty: HashSet<K>,
     processing: HashSet<K>,
     failures: HashMap<K, u32>,
+    /// Since when each queued key waits, and since when each key in flight runs.
+    queued_at: HashMap<K, Instant>,
+    started_at: HashMap<K, Instant>,
     shut_down: bool,
+}
+
+impl<K: Clone + Eq + Hash> State<K> {
+    /// Puts a key at the end of the queue; it waits from now.
+    fn push(&mut self, key: K, metrics: &QueueMetrics) {
+        self.queued_at.insert(key.clone(), Instant::now());
+        self.queue.push_back(key);
+        metrics.depth.set(self.queue.len() as i64);
+    }
 }
 
 impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
     pub fn new() -> Arc<Self> {
+        Self::with_metrics(QueueMetrics::default())
+    }
+
+    /// A queue that keeps `metrics` (shared with whoever holds a clone).
+    pub fn with_metrics(metrics: QueueMetrics) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 dirty: HashSet::new(),
                 processing: HashSet::new(),
                 failures: HashMap::new(),
+                queued_at: HashMap::new(),
+                started_at: HashMap::new(),
                 shut_down: false,
             }),
             ready: Notify::new(),
+            metrics,
         })
     }
 
@@ -48,8 +75,9 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
         if s.shut_down || !s.dirty.insert(key.clone()) {
             return;
         }
+        self.metrics.adds.inc();
         if !s.processing.contains(&key) {
-            s.queue.push_back(key);
+            s.push(key, &self.metrics);
             drop(s);
             self.ready.notify_one();
         }
@@ -67,6 +95,14 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
                     return None;
                 }
                 if let Some(key) = s.queue.pop_front() {
+                    self.metrics.depth.set(s.queue.len() as i64);
+                    let now = Instant::now();
+                    if let Some(since) = s.queued_at.remove(&key) {
+                        self.metrics
+                            .queue_duration
+                            .observe(now.duration_since(since).as_secs_f64());
+                    }
+                    s.started_at.insert(key.clone(), now);
                     s.dirty.remove(&key);
                     s.processing.insert(key.clone());
                     let more = !s.queue.is_empty();
@@ -96,6 +132,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
             *n = n.saturating_add(1);
             *n
         };
+        self.metrics.retries.inc();
         self.finish(key, false);
         let delay = backoff(failures);
         let queue = Arc::clone(self);
@@ -110,11 +147,16 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
     fn finish(&self, key: &K, success: bool) {
         let mut s = self.state.lock().expect("queue lock");
         s.processing.remove(key);
+        if let Some(since) = s.started_at.remove(key) {
+            self.metrics
+                .work_duration
+                .observe(since.elapsed().as_secs_f64());
+        }
         if success {
             s.failures.remove(key);
         }
         if s.dirty.contains(key) && !s.shut_down {
-            s.queue.push_back(key.clone());
+            s.push(key.clone(), &self.metrics);
             drop(s);
             self.ready.notify_one();
         }
@@ -134,6 +176,76 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
     /// Whether no key is waiting.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// client-go's workqueue metrics, for one queue. Cloning shares the values.
+#[derive(Clone, Debug)]
+pub struct QueueMetrics {
+    depth: Gauge,
+    adds: Counter,
+    retries: Counter,
+    queue_duration: Histogram,
+    work_duration: Histogram,
+}
+
+impl Default for QueueMetrics {
+    fn default() -> Self {
+        // client-go's buckets: 1 µs .. 10 s, by tens.
+        let buckets = || Histogram::new(exponential_buckets(1e-6, 10.0, 8));
+        Self {
+            depth: Gauge::default(),
+            adds: Counter::default(),
+            retries: Counter::default(),
+            queue_duration: buckets(),
+            work_duration: buckets(),
+        }
+    }
+}
+
+impl QueueMetrics {
+    /// Keys waiting now.
+    pub fn depth(&self) -> i64 {
+        self.depth.get()
+    }
+
+    /// Keys added (not counting an add of a key already waiting).
+    pub fn adds(&self) -> u64 {
+        self.adds.get()
+    }
+
+    /// Keys put back after a failure.
+    pub fn retries(&self) -> u64 {
+        self.retries.get()
+    }
+
+    /// Adds the metrics to `registry` (which carries the `name` label).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "workqueue_depth",
+            "Current depth of workqueue",
+            self.depth.clone(),
+        );
+        registry.register(
+            "workqueue_adds",
+            "Total number of adds handled by workqueue",
+            self.adds.clone(),
+        );
+        registry.register(
+            "workqueue_retries",
+            "Total number of retries handled by workqueue",
+            self.retries.clone(),
+        );
+        registry.register(
+            "workqueue_queue_duration_seconds",
+            "How long in seconds an item stays in workqueue before being requested",
+            self.queue_duration.clone(),
+        );
+        registry.register(
+            "workqueue_work_duration_seconds",
+            "How long in seconds processing an item from workqueue takes",
+            self.work_duration.clone(),
+        );
     }
 }
 
@@ -191,6 +303,36 @@ mod tests {
         assert_eq!(backoff(1), BACKOFF_BASE);
         assert_eq!(backoff(3), BACKOFF_BASE * 4);
         assert_eq!(backoff(40), BACKOFF_MAX);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_metrics_follow_adds_waits_work_and_retries() {
+        let metrics = QueueMetrics::default();
+        let q = WorkQueue::with_metrics(metrics.clone());
+        q.add("a");
+        q.add("a");
+        q.add("b");
+        assert_eq!((metrics.adds(), metrics.depth()), (2, 2));
+        let a = q.next().await.unwrap();
+        assert_eq!(metrics.depth(), 1);
+        let count = |what: &str| {
+            let mut registry = Registry::default();
+            metrics.register(&mut registry);
+            let text = crate::controller::metrics::render(&registry);
+            let line = format!("workqueue_{what}_duration_seconds_count ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(line.as_str()))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_else(|| panic!("no {line} in {text}"))
+        };
+        assert_eq!(count("queue"), "1");
+        q.retry(&a);
+        assert_eq!(metrics.retries(), 1);
+        assert_eq!(count("work"), "1");
+        q.next().await.unwrap();
+        q.next().await.unwrap();
+        assert_eq!(metrics.adds(), 3, "the retry re-added a");
+        assert_eq!(metrics.depth(), 0);
     }
 
     #[tokio::test]

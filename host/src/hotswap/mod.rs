@@ -15,13 +15,17 @@ pub mod configmap;
 pub mod file;
 pub mod validate;
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -29,6 +33,9 @@ use tokio::sync::watch;
 use crate::policy::Policy;
 
 pub use validate::{Rejection, Validator};
+
+const ACCEPTED: [(&str, &str); 1] = [("result", "accepted")];
+const REJECTED: [(&str, &str); 1] = [("result", "rejected")];
 
 /// A module that passed validation, with where and when it came from.
 #[derive(Clone, Debug)]
@@ -45,22 +52,45 @@ pub struct ActiveModule {
 pub struct ActivePolicy {
     current: ArcSwap<ActiveModule>,
     previous: Mutex<Option<Arc<ActiveModule>>>,
-    accepted: AtomicU64,
-    rejected: AtomicU64,
+    /// `status_router_policy_swaps_total{result="accepted|rejected"}`.
+    swaps: Family<[(&'static str, &'static str); 1], Counter>,
+    /// `status_router_policy_info{digest,version}`: 1 for the active module.
+    info: Family<[(&'static str, String); 2], Gauge>,
+    loaded_at: Gauge<f64, AtomicU64>,
     last_rejection: Mutex<Option<String>>,
     generation: watch::Sender<u64>,
 }
 
 impl ActivePolicy {
     pub fn new(initial: ActiveModule) -> Arc<Self> {
-        Arc::new(Self {
-            current: ArcSwap::from_pointee(initial),
+        let active = Self {
+            current: ArcSwap::from_pointee(initial.clone()),
             previous: Mutex::new(None),
-            accepted: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
+            swaps: Family::default(),
+            info: Family::default(),
+            loaded_at: Gauge::default(),
             last_rejection: Mutex::new(None),
             generation: watch::Sender::new(0),
-        })
+        };
+        active.show(&initial);
+        for result in [ACCEPTED, REJECTED] {
+            // Both series exist from the start, at 0.
+            drop(active.swaps.get_or_create(&result));
+        }
+        Arc::new(active)
+    }
+
+    /// Points the info and load-time metrics at `module`.
+    fn show(&self, module: &ActiveModule) {
+        let info = module.policy.info();
+        self.info.clear();
+        self.info
+            .get_or_create(&[
+                ("digest", info.digest.clone()),
+                ("version", info.version.clone()),
+            ])
+            .set(1);
+        self.loaded_at.set(unix_seconds(module.loaded_at));
     }
 
     /// The module to use now. Lock-free.
@@ -72,20 +102,21 @@ impl ActivePolicy {
     pub fn activate(&self, module: ActiveModule) {
         let info = module.policy.info().clone();
         let (source, from_cache) = (module.source.clone(), module.from_cache);
+        self.show(&module);
         let old = self.current.swap(Arc::new(module));
         tracing::info!(
             %source, digest = %info.digest, version = %info.version, from_cache,
             previous = %old.policy.info().digest, "policy swapped in"
         );
         *self.previous.lock().expect("policy lock") = Some(old);
-        self.accepted.fetch_add(1, Relaxed);
+        self.swaps.get_or_create(&ACCEPTED).inc();
         self.generation.send_modify(|g| *g += 1);
     }
 
     /// Records a rejected module; the current one keeps serving.
     pub fn reject(&self, source: &str, rejection: &Rejection) {
         tracing::warn!(%source, reason = %rejection, "policy rejected; the running policy keeps serving");
-        self.rejected.fetch_add(1, Relaxed);
+        self.swaps.get_or_create(&REJECTED).inc();
         *self.last_rejection.lock().expect("policy lock") = Some(format!("{source}: {rejection}"));
     }
 
@@ -113,7 +144,8 @@ impl ActivePolicy {
 
     /// Swaps accepted and rejected since start.
     pub fn swaps(&self) -> (u64, u64) {
-        (self.accepted.load(Relaxed), self.rejected.load(Relaxed))
+        let count = |result| self.swaps.get_or_create(result).get();
+        (count(&ACCEPTED), count(&REJECTED))
     }
 
     /// What `GET /policy` shows.
@@ -134,24 +166,30 @@ impl ActivePolicy {
         })
     }
 
+    /// Adds the policy's metrics to `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "status_router_policy_info",
+            "The active policy",
+            self.info.clone(),
+        );
+        registry.register(
+            "status_router_policy_loaded_timestamp_seconds",
+            "When the active policy was loaded",
+            self.loaded_at.clone(),
+        );
+        registry.register(
+            "status_router_policy_swaps",
+            "Policy swaps, by result",
+            self.swaps.clone(),
+        );
+    }
+
     /// The policy's metrics in Prometheus' text format.
     pub fn render_metrics(&self) -> String {
-        let current = self.current();
-        let info = current.policy.info();
-        let (accepted, rejected) = self.swaps();
-        format!(
-            "# HELP status_router_policy_info The active policy.\n# TYPE status_router_policy_info gauge\n\
-             status_router_policy_info{{digest=\"{}\",version=\"{}\"}} 1\n\
-             # HELP status_router_policy_loaded_timestamp_seconds When the active policy was loaded.\n\
-             # TYPE status_router_policy_loaded_timestamp_seconds gauge\n\
-             status_router_policy_loaded_timestamp_seconds {}\n\
-             # HELP status_router_policy_swaps_total Policy swaps, by result.\n# TYPE status_router_policy_swaps_total counter\n\
-             status_router_policy_swaps_total{{result=\"accepted\"}} {accepted}\n\
-             status_router_policy_swaps_total{{result=\"rejected\"}} {rejected}\n",
-            info.digest,
-            info.version,
-            unix_seconds(current.loaded_at),
-        )
+        let mut registry = Registry::default();
+        self.register(&mut registry);
+        crate::controller::metrics::render(&registry)
     }
 }
 

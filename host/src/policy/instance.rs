@@ -48,12 +48,27 @@ impl ResourceLimiter for MemoryCap {
 pub struct PolicyInstance {
     policy: Policy,
     live: Option<(Store<GuestState>, StatusPolicy)>,
+    observer: Option<CallObserver>,
 }
+
+/// Told the time of each call (`"decide"` or `"aggregate"`), failed or not:
+/// the controller's histogram of policy call time.
+pub type CallObserver = Box<dyn Fn(&'static str, std::time::Duration) + Send + Sync>;
 
 impl PolicyInstance {
     /// A worker's handle on `policy`; the instance is created on the first call.
     pub fn new(policy: Policy) -> Self {
-        Self { policy, live: None }
+        Self {
+            policy,
+            live: None,
+            observer: None,
+        }
+    }
+
+    /// The same instance, telling `observer` how long each call took.
+    pub fn observed(mut self, observer: CallObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The policy this instance runs.
@@ -103,10 +118,15 @@ impl PolicyInstance {
         call: &'static str,
         f: impl Fn(&mut Store<GuestState>, &StatusPolicy) -> wasmtime::Result<R>,
     ) -> Result<R, PolicyError> {
-        match self.call_once(call, &f) {
+        let start = std::time::Instant::now();
+        let result = match self.call_once(call, &f) {
             Err(PolicyError::Deadline { .. }) => self.call_once(call, &f),
             result => result,
+        };
+        if let Some(observer) = &self.observer {
+            observer(call, start.elapsed());
         }
+        result
     }
 
     fn call_once<R>(

@@ -16,6 +16,7 @@ mod aggregate;
 mod cases;
 mod check;
 mod decide;
+mod run;
 
 /// The embedded default policy, where a path is expected.
 const BUILTIN: &str = "builtin:default";

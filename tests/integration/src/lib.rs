@@ -17,18 +17,5 @@ pub fn workspace_file(path: &str) -> PathBuf {
 }
 
 /// KubeStellar's published CRDs, for the tests whose names contain
-/// [`xtask::NEEDS_KUBESTELLAR_CRDS`]. Run on its own, such a test fails when
-/// they are missing, saying where to put them; `cargo xtask test` leaves those
-/// tests out on a clone without them and lists them as not run.
-pub fn kubestellar_crds_dir() -> PathBuf {
-    let dir = xtask::kubestellar_crds_dir();
-    assert!(
-        xtask::kubestellar_crds_present(),
-        "KubeStellar's published CRDs (control.kubestellar.io_*.yaml) are not in {}: set \
-         ${} to a directory holding them (KubeStellar's config/crd/bases/), or put the \
-         shared `kubestellar-crds` directory beside the clone",
-        dir.display(),
-        xtask::KUBESTELLAR_CRDS_ENV,
-    );
-    dir
-}
+/// [`xtask::NEEDS_KUBESTELLAR_CRDS`]; see [`xtask::require_kubestellar_crds`].
+pub use xtask::require_kubestellar_crds as kubestellar_crds_dir;

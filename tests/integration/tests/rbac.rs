@@ -9,12 +9,14 @@
 //!   a refused aggregate, with no reconcile error.
 //! - The policy Role reads ConfigMaps and records Events in its own namespace,
 //!   and grants nothing outside it.
+//! - The leader-election Role lets the lease task take and release its Lease.
 //!
 //! Objects are made by the admin, as KubeStellar's controllers would.
 
 mod common;
 
 use common::*;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{Api, ListParams, PostParams};
@@ -24,6 +26,8 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use status_router::controller::{Config, Controller, StartError};
+use status_router::health::Health;
+use status_router::leader::{self, Leadership, LeaseSettings};
 use testenv::{Authorization, ControlPlane};
 
 /// Where the manifests bind the ClusterRoles: ServiceAccount kubestellar/status-router.
@@ -167,6 +171,38 @@ async fn the_shipped_rbac_is_enough_for_the_controller_and_required() {
     );
     running.assert_no_errors();
     running.stop().await;
+
+    // Leader election as the ServiceAccount: the Lease Role is what the
+    // lease task needs to create, take and release its Lease.
+    apply_manifests(&wds, "config/rbac/leader-election.yaml").await;
+    let lease_name = "status-router-rbac-wds";
+    let leadership = Leadership::start(
+        wds_sa.clone(),
+        LeaseSettings {
+            namespace: NAMESPACE.into(),
+            name: lease_name.into(),
+            identity: "rbac-test".into(),
+            lease_duration: std::time::Duration::from_secs(15),
+            renew_deadline: std::time::Duration::from_secs(10),
+            retry_period: std::time::Duration::from_secs(2),
+        },
+        &Health::new(),
+    )
+    .expect("valid settings");
+    let mut role = leadership.role();
+    tokio::time::timeout(TIMEOUT, role.wait_for(|r| *r == leader::Role::Leading))
+        .await
+        .expect("the ServiceAccount takes the Lease in time")
+        .expect("the lease task runs");
+    leadership
+        .release(TIMEOUT)
+        .await
+        .expect("the ServiceAccount releases the Lease");
+    let lease = Api::<Lease>::namespaced(wds.clone(), NAMESPACE)
+        .get(lease_name)
+        .await
+        .expect("the Lease");
+    assert_eq!(lease.spec.and_then(|s| s.holder_identity), None);
 }
 
 /// A client of `context` that authenticates as ServiceAccount

@@ -41,8 +41,7 @@ async fn a_refused_status_leaves_an_event_and_is_retried_until_a_valid_one_arriv
         note.contains("readyReplicas"),
         "the server's reason: {note}"
     );
-    let errors = &controller.metrics().reconcile_errors;
-    assert!(errors.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert!(controller.metrics().reconcile_errors() > 0);
     let o = web.observe().await;
     assert_eq!(
         o.status,

@@ -13,7 +13,6 @@
 
 mod common;
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt, stream};
@@ -208,8 +207,8 @@ async fn a_thousand_objects_reach_and_follow_their_status() {
     // machine (they are retried); no write to the WDS may fail.
     let metrics = controller.metrics();
     assert_eq!(
-        metrics.reconcile_errors.load(Relaxed),
-        metrics.policy_errors.load(Relaxed),
+        metrics.reconcile_errors(),
+        metrics.policy_errors(),
         "only policy calls failed: {metrics:?}"
     );
 
@@ -259,7 +258,7 @@ async fn an_object_created_late_or_recreated_gets_its_status() {
     let again = create_deployment(&env.wds, &ns, "late").await;
     again.wait_singleton(&status).await;
     let metrics = controller.metrics();
-    assert_eq!(metrics.reconcile_errors.load(Relaxed), 0, "{metrics:?}");
+    assert_eq!(metrics.reconcile_errors(), 0, "{metrics:?}");
 
     controller.stop().await;
     env.cleanup().await;

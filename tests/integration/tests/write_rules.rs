@@ -13,8 +13,6 @@
 
 mod common;
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use kube::api::{Api, DeleteParams, DynamicObject};
 use serde_json::json;
 use status_router::kubestellar::{SourceRef, WorkStatus};
@@ -367,7 +365,7 @@ async fn a_trapping_policy_changes_no_status() {
     fine.wait_cleared().await;
     let metrics = controller.metrics();
     wait_for("a policy error", TIMEOUT, || async {
-        match metrics.policy_errors.load(Relaxed) {
+        match metrics.policy_errors() {
             0 => Err(format!("metrics: {metrics:?}")),
             n => Ok(n),
         }
@@ -375,7 +373,7 @@ async fn a_trapping_policy_changes_no_status() {
     .await;
     settle(&controller, controller.reconciles()).await;
     assert_eq!(trap.observe().await, before);
-    assert!(metrics.reconcile_errors.load(Relaxed) >= metrics.policy_errors.load(Relaxed));
+    assert!(metrics.reconcile_errors() >= metrics.policy_errors());
 
     controller.stop().await;
     env.cleanup().await;

@@ -4,7 +4,6 @@
 //! KubeStellar's own CRDs. Real servers only; tests share one control plane and each works in its
 //! own namespace or with unique names.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
@@ -165,20 +164,9 @@ async fn wds_and_its_are_separate_servers() {
     assert!(its_cms.get_opt(&name).await.expect("get on ITS").is_none());
 }
 
-fn kubestellar_crds() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kubestellar-crds");
-    assert!(
-        dir.is_dir(),
-        "KubeStellar's reference CRDs are missing at {} (expected the shared `kubestellar-crds` \
-         directory next to the repository clone)",
-        dir.display()
-    );
-    dir
-}
-
 #[tokio::test]
-async fn kubestellar_crds_are_accepted() {
-    let dir = kubestellar_crds();
+async fn kubestellar_published_crds_are_accepted() {
+    let dir = xtask::require_kubestellar_crds();
     let wds = testenv::wds_client().await;
     let its = testenv::its_client().await;
     let wds_crds = [

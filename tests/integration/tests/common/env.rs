@@ -3,7 +3,6 @@
 //! in-process ([`Running`]).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -186,6 +185,32 @@ impl Running {
         Self::spawn(Controller::with_active_policy(wds, its, active, config))
     }
 
+    /// Starts a controller whose workers run only while `role` is `Leading`.
+    pub fn elected(
+        env: &Env,
+        wds_name: &str,
+        role: tokio::sync::watch::Receiver<status_router::leader::Role>,
+    ) -> (Self, Arc<status_router::health::Health>) {
+        let config = Config {
+            wds_name: wds_name.to_string(),
+            workers: 2,
+        };
+        let (wds, its) = (env.wds.clone(), env.its.clone());
+        let controller = Controller::new(wds, its, default_policy(), config).with_leadership(role);
+        let health = controller.health();
+        (Self::spawn(controller), health)
+    }
+
+    /// Waits until the controller has stopped by itself (it lost its
+    /// leadership, say), and returns how it ended.
+    pub async fn ended(mut self) -> Result<(), StartError> {
+        let task = self.task.take().expect("running");
+        tokio::time::timeout(TIMEOUT, task)
+            .await
+            .expect("the controller stops in time")
+            .expect("the controller task does not panic")
+    }
+
     fn spawn(controller: Controller) -> Self {
         let metrics = controller.metrics();
         let (tx, rx) = oneshot::channel::<()>();
@@ -204,14 +229,14 @@ impl Running {
     }
 
     pub fn reconciles(&self) -> u64 {
-        self.metrics.reconciles.load(Relaxed)
+        self.metrics.reconciles()
     }
 
     /// No reconcile failed, for the policy or for anything else.
     pub fn assert_no_errors(&self) {
         let m = &self.metrics;
-        assert_eq!(m.reconcile_errors.load(Relaxed), 0, "metrics: {m:?}");
-        assert_eq!(m.policy_errors.load(Relaxed), 0, "metrics: {m:?}");
+        assert_eq!(m.reconcile_errors(), 0, "metrics: {m:?}");
+        assert_eq!(m.policy_errors(), 0, "metrics: {m:?}");
     }
 
     /// Stops the controller and waits until it has stopped.

@@ -1,0 +1,217 @@
+//! Leader election against a real API server: replicas of one controller
+//! (in-process, each with its own lease task and Lease identity) share one
+//! `coordination.k8s.io/v1` Lease in the WDS.
+//!
+//! - exactly one leads and writes; the standby keeps its watches synced (it
+//!   is ready) and writes nothing;
+//! - a clean hand-over (the leader stops, then releases the Lease) lets the
+//!   standby lead within a few retry periods, and a WorkStatus change made
+//!   after it reaches the WDS through the new leader;
+//! - a crash (the lease task ends without releasing) fences the old leader at
+//!   once (its controller stops with `StartError::Leadership`), and another
+//!   replica leads once the Lease expires.
+//!
+//! The processes' side (SIGTERM, exit codes, probes) is in
+//! `host/tests/cli/run.rs`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use status_router::controller::StartError;
+use status_router::health::Health;
+use status_router::leader::{Leadership, LeaseSettings, Role};
+
+/// Short timings, so that a crash fails over in seconds; a Lease taken at
+/// its expiry (at least 5 s after the last renewal) is told apart from one
+/// taken on release (about one retry period).
+fn settings(namespace: &str, name: &str, identity: &str) -> LeaseSettings {
+    LeaseSettings {
+        namespace: namespace.into(),
+        name: name.into(),
+        identity: identity.into(),
+        lease_duration: Duration::from_secs(6),
+        renew_deadline: Duration::from_secs(4),
+        retry_period: Duration::from_secs(1),
+    }
+}
+
+/// One replica: its lease task and its controller.
+struct Replica {
+    identity: &'static str,
+    leadership: Leadership,
+    running: Running,
+    health: std::sync::Arc<Health>,
+}
+
+impl Replica {
+    fn start(env: &Env, wds_name: &str, lease: (&str, &str), identity: &'static str) -> Self {
+        let lease_health = Health::new();
+        let leadership = Leadership::start(
+            env.wds.clone(),
+            settings(lease.0, lease.1, identity),
+            &lease_health,
+        )
+        .expect("valid settings");
+        let (running, health) = Running::elected(env, wds_name, leadership.role());
+        Self {
+            identity,
+            leadership,
+            running,
+            health,
+        }
+    }
+
+    fn writes(&self) -> (u64, u64) {
+        let m = self.running.metrics();
+        (m.status_writes(), m.label_writes())
+    }
+}
+
+async fn holder(env: &Env, namespace: &str, name: &str) -> Option<String> {
+    let lease = Api::<Lease>::namespaced(env.wds.clone(), namespace)
+        .get(name)
+        .await
+        .expect("the Lease exists");
+    lease.spec.and_then(|s| s.holder_identity)
+}
+
+async fn wait_leading(replica: &Replica) {
+    let mut role = replica.leadership.role();
+    tokio::time::timeout(TIMEOUT, role.wait_for(|r| *r == Role::Leading))
+        .await
+        .unwrap_or_else(|_| panic!("{} leads within {TIMEOUT:?}", replica.identity))
+        .expect("the lease task runs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_writes_and_the_standby_takes_over_on_release_and_on_crash() {
+    let env = Env::new().await;
+    let wds_name = testenv::unique_name("wds");
+    let ns = env.namespace().await;
+    let wec = env.wec().await;
+    let lease_ns = testenv::create_namespace(&env.wds, "lease").await;
+    let lease_name = format!("status-router-{wds_name}");
+    let lease = (lease_ns.as_str(), lease_name.as_str());
+    let binding = testenv::unique_name("singleton");
+    let web = create_deployment(&env.wds, &ns, "web").await;
+    let report = format!("appsv1-deployment-{ns}-web");
+    let status = deployment_status(2, 2);
+    env.report(&wds_name, &wec, &binding, (&ns, "web"), Some(&status))
+        .await;
+    env.put_binding(
+        &binding,
+        binding_spec(
+            &[&wec],
+            vec![deployment_clause(&ns, "web", SINGLETON)],
+            vec![],
+        ),
+    )
+    .await;
+
+    let a = Replica::start(&env, &wds_name, lease, "replica-a");
+    wait_leading(&a).await;
+    let b = Replica::start(&env, &wds_name, lease, "replica-b");
+    web.wait_singleton(&status).await;
+    assert_eq!(
+        holder(&env, lease.0, lease.1).await.as_deref(),
+        Some("replica-a")
+    );
+    // The standby synced its watches: ready, like the leader, and not leading.
+    wait_for("the standby to be ready", TIMEOUT, || async {
+        let v = b.health.readiness();
+        if v.ok { Ok(()) } else { Err(v.body) }
+    })
+    .await;
+    assert!(a.health.readiness().ok);
+    assert!(!b.leadership.is_leading());
+    // Whatever the leader did meanwhile, the standby wrote nothing.
+    let update = deployment_status(3, 3);
+    set_report_status(&env.its, &wec, &report, Some(&update)).await;
+    web.wait_singleton(&update).await;
+    assert!(a.writes().0 >= 2, "the leader wrote: {:?}", a.writes());
+    assert_eq!(b.writes(), (0, 0), "the standby wrote nothing");
+    assert_eq!(b.running.reconciles(), 0, "nor reconciled anything");
+
+    // Clean hand-over: the leader finishes, then releases the Lease.
+    let Replica {
+        leadership,
+        running,
+        ..
+    } = a;
+    running.stop().await;
+    let released = Instant::now();
+    leadership
+        .release(TIMEOUT)
+        .await
+        .expect("the leader releases the Lease");
+    wait_leading(&b).await;
+    let took_over = released.elapsed();
+    assert!(
+        took_over < Duration::from_secs(4),
+        "a released Lease is taken within a few retry periods, not at its expiry: {took_over:?}"
+    );
+    assert_eq!(
+        holder(&env, lease.0, lease.1).await.as_deref(),
+        Some("replica-b")
+    );
+    let after_release = deployment_status(4, 3);
+    set_report_status(&env.its, &wec, &report, Some(&after_release)).await;
+    web.wait_singleton(&after_release).await;
+    assert!(b.writes().0 >= 1, "the new leader wrote: {:?}", b.writes());
+
+    // Crash: the lease task ends without releasing. The controller stops
+    // writing at once; a third replica leads once the Lease has expired.
+    let c = Replica::start(&env, &wds_name, lease, "replica-c");
+    let Replica {
+        leadership,
+        running,
+        ..
+    } = b;
+    let fenced = running.metrics().clone();
+    let fenced_at = fenced.status_writes();
+    let crashed = Instant::now();
+    leadership.abort();
+    match running.ended().await {
+        Err(StartError::Leadership(reason)) => {
+            assert!(reason.contains("lease task"), "{reason}")
+        }
+        other => panic!("a replica whose lease task ended must stop: {other:?}"),
+    }
+    wait_leading(&c).await;
+    assert!(
+        crashed.elapsed() >= Duration::from_secs(4),
+        "nobody takes an unexpired Lease: {:?}",
+        crashed.elapsed()
+    );
+    let after_crash = deployment_status(5, 5);
+    set_report_status(&env.its, &wec, &report, Some(&after_crash)).await;
+    web.wait_singleton(&after_crash).await;
+    assert!(
+        c.writes().0 >= 1,
+        "the third leader wrote: {:?}",
+        c.writes()
+    );
+    assert_eq!(
+        fenced.status_writes(),
+        fenced_at,
+        "the fenced replica wrote nothing more"
+    );
+
+    let Replica {
+        leadership,
+        running,
+        ..
+    } = c;
+    running.stop().await;
+    leadership.release(TIMEOUT).await.expect("release");
+    assert_eq!(
+        holder(&env, lease.0, lease.1).await,
+        None,
+        "a released Lease has no holder"
+    );
+    env.cleanup().await;
+}
