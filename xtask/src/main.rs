@@ -56,7 +56,11 @@ fn main() -> ExitCode {
             .and_then(|()| demo()),
         Some("image") => image(
             args.iter().any(|a| a == "--stage-only"),
-            if args.iter().any(|a| a == "--dev") { "dev" } else { "release" },
+            if args.iter().any(|a| a == "--dev") {
+                "dev"
+            } else {
+                "release"
+            },
         )
         .map(drop),
         Some("node-test") => setup()
@@ -126,7 +130,15 @@ fn control_plane() -> Result {
 /// Builds the binary (profile `release`, or `dev`) and the image from it; the OCI archive's path.
 fn image(stage_only: bool, profile: &str) -> Result<PathBuf> {
     let started = std::time::Instant::now();
-    cargo(&["build", "--profile", profile, "-p", "status-router", "--bin", "status-router"])?;
+    cargo(&[
+        "build",
+        "--profile",
+        profile,
+        "-p",
+        "status-router",
+        "--bin",
+        "status-router",
+    ])?;
     eprintln!("xtask: {profile} build took {:.0?}", started.elapsed());
     let dir = if profile == "dev" { "debug" } else { profile };
     let out = target_dir().join("image");
@@ -166,10 +178,12 @@ fn image(stage_only: bool, profile: &str) -> Result<PathBuf> {
 fn node(args: &[&str]) -> Result {
     let root = Command::new("id").arg("-u").output()?;
     if String::from_utf8_lossy(&root.stdout).trim() != "0" {
-        return Err("the real-node test (part of `cargo xtask test`) needs root: network \
+        return Err(
+            "the real-node test (part of `cargo xtask test`) needs root: network \
 namespaces, containerd, runc and the kubelet's cgroups. It was NOT run. Run as root \
 (sudo -E cargo xtask test), or `cargo test --workspace` for the tests without it."
-            .into());
+                .into(),
+        );
     }
     // The dev binary by default: `cargo test` has just built its dependencies, and a second,
     // release build of wasmtime would about double CI's cold compile. `STATUS_ROUTER_NODE_PROFILE=
@@ -179,7 +193,10 @@ namespaces, containerd, runc and the kubelet's cgroups. It was NOT run. Run as r
     cargo(&["build", "-p", "node-tests", "--bin", "node-test"])?;
     let started = std::time::Instant::now();
     let result = run(Command::new("bash")
-        .env("NODE_IMAGE_ROOTFS", target_dir().join("image/context/rootfs"))
+        .env(
+            "NODE_IMAGE_ROOTFS",
+            target_dir().join("image/context/rootfs"),
+        )
         .arg(workspace_root().join("scripts/node.sh"))
         .arg(archive)
         .arg("--")

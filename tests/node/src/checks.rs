@@ -129,8 +129,8 @@ pub enum Stop {
     Kill,
 }
 
-/// Stops the leader, changes the WorkStatus right after, and returns the time from the stop to
-/// the change arriving in the WDS, and the new leader.
+/// Stops the leader, changes the WorkStatus, and returns the time from the stop to the change
+/// arriving in the WDS (the first status write of the new leader), and the new leader.
 pub async fn failover(
     node: &Node,
     leader: &str,
@@ -149,19 +149,29 @@ pub async fn failover(
             kill(pid, "KILL")?;
         }
     }
-    scenario::report(node, &status(n)).await?;
     let budget = match stop {
         Stop::Delete => FAILOVER_BUDGET,
         Stop::Kill => LEASE_DURATION + FAILOVER_BUDGET,
     };
+    // The change is made once the old leader has let go: a clean leader hands the Lease over;
+    // a killed one still names itself in it (and may come back under the same identity), so
+    // there the change is made at once and waits for whoever leads next.
+    let new_leader = match stop {
+        Stop::Delete => node.wait_holder(others, budget).await?,
+        Stop::Kill => leader.to_string(),
+    };
+    scenario::report(node, &status(n)).await?;
     scenario::wait_status(node, Some(&status(n)), budget).await?;
     let elapsed = t0.elapsed();
-    let mut candidates = others.to_vec();
-    if matches!(stop, Stop::Kill) {
-        // The killed container restarts in the same pod, under the same identity.
-        candidates.push(leader.to_string());
-    }
-    let new_leader = node.wait_holder(&candidates, Duration::from_secs(5)).await?;
+    let new_leader = match stop {
+        Stop::Delete => new_leader,
+        Stop::Kill => {
+            let mut candidates = others.to_vec();
+            candidates.push(leader.to_string());
+            node.wait_holder(&candidates, Duration::from_secs(5))
+                .await?
+        }
+    };
     Ok((elapsed, new_leader))
 }
 
@@ -187,7 +197,14 @@ pub async fn delete_leader(node: &Node, leader: &str, pods: &[String]) -> anyhow
 /// `kubectl rollout restart`: every WorkStatus change made during it reaches the WDS (the last
 /// one written is the status at the end).
 pub async fn rollout_restart(node: &Node, before: &[String]) -> anyhow::Result<()> {
-    node.kubectl(&["-n", NAMESPACE, "rollout", "restart", "deployment", DEPLOYMENT])?;
+    node.kubectl(&[
+        "-n",
+        NAMESPACE,
+        "rollout",
+        "restart",
+        "deployment",
+        DEPLOYMENT,
+    ])?;
     let t0 = Instant::now();
     let mut n = 100;
     let mut changes = 0;
@@ -196,7 +213,12 @@ pub async fn rollout_restart(node: &Node, before: &[String]) -> anyhow::Result<(
         changes += 1;
         scenario::report(node, &status(n)).await?;
         let pods: Vec<String> = node.pods().await?.iter().map(name).collect();
-        let ready = node.pods().await?.iter().filter(|p| cluster::is_ready(p)).count();
+        let ready = node
+            .pods()
+            .await?
+            .iter()
+            .filter(|p| cluster::is_ready(p))
+            .count();
         let done = pods.len() == 2 && ready == 2 && pods.iter().all(|p| !before.contains(p));
         if done {
             break;
@@ -217,20 +239,30 @@ pub async fn rollout_restart(node: &Node, before: &[String]) -> anyhow::Result<(
     Ok(())
 }
 
-/// SIGTERM to the leader's process: it exits 0 and releases the Lease (the standby has it long
-/// before the Lease would have expired).
-pub async fn sigterm_leader(node: &Node, leader: &str, pods: &[String]) -> anyhow::Result<()> {
+/// SIGTERM to the leader's process: it exits 0 and releases the Lease: the Lease is acquired
+/// anew (its acquireTime changes, by the standby or by the restarted container of the same pod)
+/// long before it would have expired.
+pub async fn sigterm_leader(node: &Node, leader: &str) -> anyhow::Result<()> {
     let pod = node.pod(leader).await?.context("the leader pod is gone")?;
     let (restarts, _) = last_exit(&pod);
     let pid = node.container_pid(&pod)?;
+    let before = node.lease().await?;
     let t0 = Instant::now();
     kill(pid, "TERM")?;
-    let standby: Vec<String> = pods.iter().filter(|p| *p != leader).cloned().collect();
-    let new_leader = node.wait_holder(&standby, LEASE_DURATION).await?;
-    let took = t0.elapsed();
+    let (took, holder) = loop {
+        let lease = node.lease().await?;
+        if lease.acquire_time.is_some() && lease.acquire_time != before.acquire_time {
+            break (t0.elapsed(), lease.holder_identity.unwrap_or_default());
+        }
+        ensure!(
+            t0.elapsed() < LEASE_DURATION,
+            "the Lease was not acquired anew within {LEASE_DURATION:?} after SIGTERM: the leader did not release it"
+        );
+        poll().await;
+    };
     ensure!(
         took < Duration::from_secs(5),
-        "the standby took the Lease {took:?} after SIGTERM: the leader did not release it (the Lease lasts {LEASE_DURATION:?})"
+        "the Lease was acquired anew only {took:?} after SIGTERM (it lasts {LEASE_DURATION:?}): not released"
     );
     let exit = loop {
         let pod = node.pod(leader).await?.context("the leader pod is gone")?;
@@ -244,7 +276,7 @@ pub async fn sigterm_leader(node: &Node, leader: &str, pods: &[String]) -> anyho
     };
     ensure!(exit == 0, "the leader exited {exit} after SIGTERM, not 0");
     println!(
-        "ok: SIGTERM to the leader {leader}: exit code 0, Lease released, {new_leader} led after {took:?}"
+        "ok: SIGTERM to the leader {leader}: exit code 0, Lease released ({holder} acquired it {took:?} after the signal)"
     );
     Ok(())
 }
@@ -272,15 +304,29 @@ pub fn name_resolution(node: &Node) -> anyhow::Result<()> {
         .arg(&copy)
         .status()?;
     ensure!(status.success(), "copy {rootfs}");
-    let kubeconfig = std::fs::read_to_string(&node.its_kubeconfig)?
-        .replace("https://127.0.0.1:6444", "https://its.status-router.test:6444");
+    let kubeconfig = std::fs::read_to_string(&node.its_kubeconfig)?.replace(
+        "https://127.0.0.1:6444",
+        "https://its.status-router.test:6444",
+    );
     std::fs::write(copy.join("kubeconfig"), kubeconfig)?;
     let run = || -> anyhow::Result<String> {
         let out = std::process::Command::new("chroot")
             .arg("--userspec=65532:65532")
             .arg(&copy)
-            .args(["/usr/local/bin/status-router", "run", "--kubeconfig", "/kubeconfig"])
-            .args(["--wds-context", "c", "--its-context", "c", "--wds-name", "x"])
+            .args([
+                "/usr/local/bin/status-router",
+                "run",
+                "--kubeconfig",
+                "/kubeconfig",
+            ])
+            .args([
+                "--wds-context",
+                "c",
+                "--its-context",
+                "c",
+                "--wds-name",
+                "x",
+            ])
             .env("NO_COLOR", "1")
             .env("HOME", "/home/nonroot")
             .output()?;

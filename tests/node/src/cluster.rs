@@ -129,9 +129,21 @@ impl Node {
             .kubectl(&["-n", NAMESPACE, "describe", "pods", "-l", SELECTOR])
             .unwrap_or_else(|e| e.to_string());
         out += &self
-            .kubectl(&["-n", NAMESPACE, "logs", "-l", SELECTOR, "--tail", "30", "--prefix"])
+            .kubectl(&[
+                "-n", NAMESPACE, "logs", "-l", SELECTOR, "--tail", "30", "--prefix",
+            ])
             .unwrap_or_else(|e| e.to_string());
         out
+    }
+
+    /// The Lease's spec (empty when there is no Lease yet).
+    pub async fn lease(&self) -> anyhow::Result<k8s_openapi::api::coordination::v1::LeaseSpec> {
+        let api: Api<Lease> = Api::namespaced(self.wds.clone(), NAMESPACE);
+        Ok(api
+            .get_opt(LEASE)
+            .await?
+            .and_then(|l| l.spec)
+            .unwrap_or_default())
     }
 
     /// The Lease's holder, if any.
@@ -300,12 +312,13 @@ impl Metrics {
 
     /// `status_router_status_writes_total`.
     pub fn status_writes(&self) -> anyhow::Result<f64> {
-        self.value("status_router_status_writes_total").with_context(|| {
-            format!(
-                "no sample status_router_status_writes_total in the metrics:\n{}",
-                self.0
-            )
-        })
+        self.value("status_router_status_writes_total")
+            .with_context(|| {
+                format!(
+                    "no sample status_router_status_writes_total in the metrics:\n{}",
+                    self.0
+                )
+            })
     }
 }
 

@@ -10,7 +10,9 @@ pub const ITS_SECRET: &str = "status-router-its-kubeconfig";
 pub const ITS_SECRET_KEY: &str = "kubeconfig";
 
 pub async fn install(node: &Node) -> anyhow::Result<Vec<String>> {
-    let ns = format!("{{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{{\"name\":\"{NAMESPACE}\"}}}}");
+    let ns = format!(
+        "{{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{{\"name\":\"{NAMESPACE}\"}}}}"
+    );
     // The ITS: the identity of the Secret's token (system:serviceaccount:kubestellar:status-router)
     // may read WorkStatuses, as README's "Running in a cluster" says to set it up.
     node.apply(&node.its_kubeconfig, &ns)?;
@@ -38,9 +40,9 @@ pub async fn install(node: &Node) -> anyhow::Result<Vec<String>> {
     node.apply(&node.wds_kubeconfig, &secret)?;
     // NODE_TEST_OVERLAY: another overlay, for the mutations the test must fail on
     // (config/test/node-no-leader-election).
-    let overlay = node.root.join(
-        std::env::var("NODE_TEST_OVERLAY").unwrap_or_else(|_| "config/test/node".into()),
-    );
+    let overlay = node
+        .root
+        .join(std::env::var("NODE_TEST_OVERLAY").unwrap_or_else(|_| "config/test/node".into()));
     node.kubectl(&["apply", "-k", &overlay.display().to_string()])?;
     node.wait_ready(2, Duration::from_secs(180)).await
 }

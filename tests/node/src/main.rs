@@ -63,11 +63,15 @@ async fn check() -> anyhow::Result<()> {
     checks::singleton(&node).await?;
     checks::standby_silent(&node, &leader, &pods)?;
     checks::delete_leader(&node, &leader, &pods).await?;
-    let pods = node.wait_ready(2, std::time::Duration::from_secs(120)).await?;
+    let pods = node
+        .wait_ready(2, std::time::Duration::from_secs(120))
+        .await?;
     checks::rollout_restart(&node, &pods).await?;
-    let pods = node.wait_ready(2, std::time::Duration::from_secs(120)).await?;
+    let pods = node
+        .wait_ready(2, std::time::Duration::from_secs(120))
+        .await?;
     let leader = checks::one_leader(&node, &pods).await?;
-    checks::sigterm_leader(&node, &leader, &pods).await?;
+    checks::sigterm_leader(&node, &leader).await?;
     println!("node-test: all checks passed");
     Ok(())
 }
