@@ -279,8 +279,9 @@ CTR=(ctr --address "$C/containerd.sock" -n k8s.io)
 wait_for "containerd up" 30 "${CTR[@]}" version
 "${CTR[@]}" images import "$PAUSE_ARCHIVE" >&2
 "${CTR[@]}" images import "$IMAGE_ARCHIVE" >&2
-"${CTR[@]}" images ls -q | grep -q '^localhost/status-router:dev$' ||
-  die "importing $IMAGE_ARCHIVE gave no localhost/status-router:dev (images: $("${CTR[@]}" images ls -q | tr '\n' ' '))"
+images=$("${CTR[@]}" images ls -q) # (not piped into grep -q: pipefail and SIGPIPE)
+[[ $'\n'"$images"$'\n' == *$'\nlocalhost/status-router:dev\n'* ]] ||
+  die "importing $IMAGE_ARCHIVE gave no localhost/status-router:dev (images: $(tr '\n' ' ' <<<"$images"))"
 
 # ---- the kubelet --------------------------------------------------------------------------------
 K="$STATE/kubelet"
