@@ -20,11 +20,19 @@ tasks:
   test             setup, then every test: unit, policy and integration (all test
                    binaries, whatever fails; tests that need KubeStellar's published CRDs
                    run when $STATUS_ROUTER_KUBESTELLAR_CRDS or ../shared/kubestellar-crds
-                   holds them, and are listed as not run otherwise)
+                   holds them, and are listed as not run otherwise);
+                   then the real-node test (node-test, needs root)
   demo             setup, then the local demo with the embedded default policy
   bench            setup, then every benchmark (see BENCHMARKS.md)
   chaos [--seed N] [--objects N] [--seconds N]
-                   the seeded fault-injection suite (see RELIABILITY.md)";
+                   the seeded fault-injection suite (see RELIABILITY.md)
+
+  image            build the status-router image (OCI archive) with buildah, no daemon;
+                   --stage-only: only its build context, for docker/podman build;
+                   --dev: from the dev-profile binary (debug info stripped)
+  node-test        the real-node test: image, a Kubernetes 1.20 node in a network namespace,
+                   config/default on it (needs root; `test` runs it too)
+  node-bench       leader failover times on the real node [--runs N] (see BENCHMARKS.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,11 +45,37 @@ fn main() -> ExitCode {
             .and_then(|()| control_plane())
             // The chaos suite runs the real binary.
             .and_then(|()| build_controller())
-            .and_then(|()| testrun::run()),
+            .and_then(|()| {
+                // The real-node test runs even when a test binary failed: both results show.
+                let tests = testrun::run();
+                let node = node(&["check"]);
+                match (tests, node) {
+                    (Ok(()), Ok(())) => Ok(()),
+                    (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+                    (Err(t), Err(n)) => Err(format!("{t}; and the real-node test: {n}").into()),
+                }
+            }),
         Some("demo") => setup()
             .and_then(|()| build_all_policies())
             .and_then(|()| control_plane())
             .and_then(|()| demo()),
+        Some("image") => image(
+            args.iter().any(|a| a == "--stage-only"),
+            if args.iter().any(|a| a == "--dev") {
+                "dev"
+            } else {
+                "release"
+            },
+        )
+        .map(drop),
+        Some("node-test") => setup()
+            .and_then(|()| control_plane())
+            .and_then(|()| node(&["check"])),
+        Some("node-bench") => setup().and_then(|()| control_plane()).and_then(|()| {
+            let mut bench = vec!["bench"];
+            bench.extend(args.iter().skip(1).map(String::as_str));
+            node(&bench)
+        }),
         Some("bench") => setup()
             .and_then(|()| control_plane())
             .and_then(|()| cargo(&["bench", "-p", "status-router"]))
@@ -99,6 +133,85 @@ fn policy_dir() -> PathBuf {
 
 fn control_plane() -> Result {
     run(Command::new("bash").arg(workspace_root().join("scripts/build-control-plane.sh")))
+}
+
+/// Builds the binary (profile `release`, or `dev`) and the image from it; the OCI archive's path.
+fn image(stage_only: bool, profile: &str) -> Result<PathBuf> {
+    let started = std::time::Instant::now();
+    cargo(&[
+        "build",
+        "--profile",
+        profile,
+        "-p",
+        "status-router",
+        "--bin",
+        "status-router",
+    ])?;
+    eprintln!("xtask: {profile} build took {:.0?}", started.elapsed());
+    let dir = if profile == "dev" { "debug" } else { profile };
+    let out = target_dir().join("image");
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(workspace_root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let dirty = git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+    let revision = git(&["rev-parse", "HEAD"])
+        .map(|r| if dirty { format!("{r}-dirty") } else { r })
+        .unwrap_or_else(|| "unknown".into());
+    let source = git(&["remote", "get-url", "origin"]).unwrap_or_else(|| "unknown".into());
+    let mut script = Command::new("bash");
+    script
+        .arg(workspace_root().join("scripts/image.sh"))
+        .arg(target_dir().join(dir).join("status-router"))
+        .arg(&out)
+        .env("STRIP_DEBUG", if profile == "dev" { "1" } else { "" })
+        .env("VERSION", env!("CARGO_PKG_VERSION"))
+        .env("REVISION", revision)
+        .env("SOURCE", source);
+    if stage_only {
+        script.arg("--stage-only");
+    }
+    let started = std::time::Instant::now();
+    run(&mut script)?;
+    eprintln!("xtask: image step took {:.0?}", started.elapsed());
+    Ok(out.join("status-router.oci.tar"))
+}
+
+/// The real-node test driver (`tests/node`), inside the node of `scripts/node.sh`.
+fn node(args: &[&str]) -> Result {
+    let root = Command::new("id").arg("-u").output()?;
+    if String::from_utf8_lossy(&root.stdout).trim() != "0" {
+        return Err(
+            "the real-node test (part of `cargo xtask test`) needs root: network \
+namespaces, containerd, runc and the kubelet's cgroups. It was NOT run. Run as root \
+(sudo -E cargo xtask test), or `cargo test --workspace` for the tests without it."
+                .into(),
+        );
+    }
+    // The dev binary by default: `cargo test` has just built its dependencies, and a second,
+    // release build of wasmtime would about double CI's cold compile. `STATUS_ROUTER_NODE_PROFILE=
+    // release` tests the release image instead.
+    let profile = std::env::var("STATUS_ROUTER_NODE_PROFILE").unwrap_or_else(|_| "dev".into());
+    let archive = image(false, &profile)?;
+    cargo(&["build", "-p", "node-tests", "--bin", "node-test"])?;
+    let started = std::time::Instant::now();
+    let result = run(Command::new("bash")
+        .env(
+            "NODE_IMAGE_ROOTFS",
+            target_dir().join("image/context/rootfs"),
+        )
+        .arg(workspace_root().join("scripts/node.sh"))
+        .arg(archive)
+        .arg("--")
+        .arg(target_dir().join("debug/node-test"))
+        .args(args));
+    eprintln!("xtask: the real node took {:.0?}", started.elapsed());
+    result
 }
 
 fn demo() -> Result {

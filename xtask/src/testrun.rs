@@ -95,7 +95,10 @@ pub fn run() -> Result {
     }
     println!();
     if tally.ignored > 0 {
-        println!("ignored: {} (an #[ignore] test never runs here)", tally.ignored);
+        println!(
+            "ignored: {} (an #[ignore] test never runs here)",
+            tally.ignored
+        );
     }
     println!("test binaries that reported: {}", tally.binaries);
     // The closing line CI reads: what ran, and what was left out above.

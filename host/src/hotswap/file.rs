@@ -65,9 +65,10 @@ impl Changes {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_path_buf();
-        let file_name = path.file_name().map(OsStr::to_os_string).ok_or_else(|| {
-            notify::Error::generic(&format!("{} names no file", path.display()))
-        })?;
+        let file_name = path
+            .file_name()
+            .map(OsStr::to_os_string)
+            .ok_or_else(|| notify::Error::generic(&format!("{} names no file", path.display())))?;
         let (tx, events) = mpsc::unbounded_channel();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
             // An error of the watcher itself may mean lost events: read again.
