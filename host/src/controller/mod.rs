@@ -222,7 +222,8 @@ impl Controller {
             },
         ])
         .await?;
-        self.checked.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.checked
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 

@@ -18,7 +18,6 @@
 
 mod common;
 
-
 use common::*;
 use kube::api::{Api, DynamicObject};
 use serde_json::{Value, json};
