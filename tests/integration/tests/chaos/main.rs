@@ -304,7 +304,8 @@ fn restart_if_unready(cp: &ControlPlane, server: Server) {
     }
 }
 
-/// The controller's field manager may own only `status` and its two labels.
+/// The controller's field manager may own only `status` and its labels (the
+/// two `managed-by` ones and `kubestellar.io/executing-count`).
 fn assert_only_status_and_labels(name: &str, fields: &serde_json::Value) {
     for entry in fields.as_array().into_iter().flatten() {
         if entry["manager"] != "status-router" {
@@ -319,7 +320,12 @@ fn assert_only_status_and_labels(name: &str, fields: &serde_json::Value) {
                         assert_eq!(k, "f:labels", "{name}: status-router owns metadata {k}");
                         for label in labels.as_object().into_iter().flatten().map(|l| l.0) {
                             assert!(
-                                label.starts_with("f:managed-by.kubestellar.io/"),
+                                label.starts_with("f:managed-by.kubestellar.io/")
+                                    || label
+                                        == format!(
+                                            "f:{}",
+                                            status_router::kubestellar::EXECUTING_COUNT_LABEL
+                                        ),
                                 "{name}: status-router owns label {label}"
                             );
                         }
