@@ -423,7 +423,13 @@ async fn a_thousand_labels_and_names_at_the_maximum_length() {
         .metadata
         .labels
         .unwrap();
-    assert_eq!(kept.len(), 1001, "the 1,000 labels and ours");
+    // Ours: the singleton label and `kubestellar.io/executing-count` (one WEC).
+    assert_eq!(kept.len(), 1002, "the 1,000 labels and our two");
+    assert_eq!(
+        kept.get(status_router::kubestellar::EXECUTING_COUNT_LABEL)
+            .map(String::as_str),
+        Some("1")
+    );
     controller.stop().await;
     delete_reports(&env, &wec).await;
     env.cleanup().await;
