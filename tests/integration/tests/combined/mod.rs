@@ -17,23 +17,6 @@ use crate::common::*;
 
 pub const WDS_NAME: &str = "wds1";
 
-/// KubeStellar's published CRDs: `$STATUS_ROUTER_KUBESTELLAR_CRDS`, else the
-/// shared `kubestellar-crds` directory beside the clone. Fails loudly without them.
-pub fn kubestellar_crds() -> PathBuf {
-    let dir = std::env::var_os("STATUS_ROUTER_KUBESTELLAR_CRDS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| integration_tests::workspace_file("../shared/kubestellar-crds"));
-    assert!(
-        dir.join("control.kubestellar.io_statuscollectors.yaml")
-            .is_file(),
-        "NOT RUN: KubeStellar's published CRDs are missing at {} (set \
-         STATUS_ROUTER_KUBESTELLAR_CRDS to a directory with KubeStellar's \
-         config/crd/bases files and ocm-status-addon's WorkStatus CRD)",
-        dir.display()
-    );
-    dir
-}
-
 /// A private control plane with KubeStellar's CRDs, a namespace, two WECs and
 /// a Deployment `web` with 1 replica; the controller running.
 pub struct World {
@@ -48,7 +31,7 @@ pub struct World {
 impl World {
     pub async fn new() -> Self {
         init_logs();
-        let dir = kubestellar_crds();
+        let dir = integration_tests::kubestellar_crds_dir();
         let cp = tokio::task::spawn_blocking(testenv::ControlPlane::start)
             .await
             .expect("start task")
