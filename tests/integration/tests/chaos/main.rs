@@ -321,7 +321,7 @@ fn assert_only_status_and_labels(name: &str, fields: &serde_json::Value) {
                         for label in labels.as_object().into_iter().flatten().map(|l| l.0) {
                             assert!(
                                 label.starts_with("f:managed-by.kubestellar.io/")
-                                    || label
+                                    || *label
                                         == format!(
                                             "f:{}",
                                             status_router::kubestellar::EXECUTING_COUNT_LABEL
