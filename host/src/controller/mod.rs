@@ -105,6 +105,11 @@ pub struct Context {
     /// status that is still reported (informer-based controllers avoid this
     /// by waiting for their caches to sync before starting workers).
     synced: tokio::sync::watch::Sender<Synced>,
+    /// Whether this replica may write: true while its workers run, so only
+    /// while it leads (or always, without leader election). The writers
+    /// outside the workers (StatusCollector statuses, Binding conditions)
+    /// wait for it, so that a standby writes nothing.
+    writing: tokio::sync::watch::Sender<bool>,
 }
 
 /// Which of the watches that feed the index have finished their first list.
@@ -121,6 +126,16 @@ impl Context {
 
     fn index_mut(&self) -> RwLockWriteGuard<'_, Index> {
         self.index.write().expect("index lock")
+    }
+
+    /// Whether this replica may write now (see [`Context::writing`]).
+    fn may_write(&self) -> bool {
+        *self.writing.borrow()
+    }
+
+    /// Follows [`Context::may_write`].
+    fn write_gate(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.writing.subscribe()
     }
 
     fn enqueue(&self, keys: BTreeSet<ObjectKey>) {
@@ -174,6 +189,7 @@ impl Controller {
                 combined: combined::State::default(),
                 config,
                 synced: tokio::sync::watch::Sender::new(Synced::default()),
+                writing: tokio::sync::watch::Sender::new(false),
             }),
             checked: Default::default(),
         }
@@ -292,6 +308,7 @@ async fn serve(
     let workers: Vec<_> = (0..ctx.config.workers.max(1))
         .map(|_| tokio::spawn(worker(ctx.clone())))
         .collect();
+    ctx.writing.send_replace(true);
     tracing::info!(
         workers = workers.len(),
         wds = %ctx.config.wds_name,
@@ -309,6 +326,7 @@ async fn serve(
     };
     tokio::select! {
         () = &mut *shutdown => {
+            ctx.writing.send_replace(false);
             ctx.queue.shut_down();
             for worker in workers {
                 let _ = worker.await;
@@ -317,6 +335,7 @@ async fn serve(
         }
         e = not_leading => {
             // Fencing: no write of ours may follow the loss of the Lease.
+            ctx.writing.send_replace(false);
             for worker in &workers {
                 worker.abort();
             }

@@ -9,7 +9,9 @@
 //!   after it reaches the WDS through the new leader;
 //! - a crash (the lease task ends without releasing) fences the old leader at
 //!   once (its controller stops with `StartError::Leadership`), and another
-//!   replica leads once the Lease expires.
+//!   replica leads once the Lease expires;
+//! - the writes outside the workers (StatusCollector statuses, Binding
+//!   conditions) wait for leadership too.
 //!
 //! The processes' side (SIGTERM, exit codes, probes) is in
 //! `host/tests/cli/run.rs`.
@@ -21,8 +23,11 @@ use std::time::{Duration, Instant};
 use common::*;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::json;
 use status_router::controller::StartError;
 use status_router::health::Health;
+use status_router::kubestellar::{Binding, StatusCollector};
 use status_router::leader::{Leadership, LeaseSettings, Role};
 
 /// Short timings, so that a crash fails over in seconds; a Lease taken at
@@ -213,5 +218,121 @@ async fn one_replica_writes_and_the_standby_takes_over_on_release_and_on_crash()
         None,
         "a released Lease has no holder"
     );
+    env.cleanup().await;
+}
+
+/// The writers that run beside the workers (a StatusCollector's `status`, a
+/// Binding's `StatusCollectorsAvailable` condition) wait for leadership like
+/// the workers: a standby writes neither, and writes both once it leads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_writes_no_collector_status_nor_binding_condition_until_it_leads() {
+    let env = Env::new().await;
+    let wds_name = testenv::unique_name("wds");
+    let lease_ns = testenv::create_namespace(&env.wds, "lease").await;
+    let lease_name = format!("status-router-{wds_name}");
+    // Someone else holds the Lease, for an hour.
+    let leases = Api::<Lease>::namespaced(env.wds.clone(), &lease_ns);
+    let now = k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S.%6fZ")
+        .to_string();
+    let other: Lease = serde_json::from_value(json!({
+        "metadata": {"name": lease_name},
+        "spec": {"holderIdentity": "someone-else", "leaseDurationSeconds": 3600,
+                 "acquireTime": now, "renewTime": now},
+    }))
+    .expect("a Lease");
+    leases
+        .create(&PostParams::default(), &other)
+        .await
+        .expect("create the Lease");
+    let collector = testenv::unique_name("invalid");
+    let sc: StatusCollector = serde_json::from_value(json!({
+        "apiVersion": "control.kubestellar.io/v1alpha1",
+        "kind": "StatusCollector",
+        "metadata": {"name": collector},
+        "spec": {"select": [{"name": "x", "def": "returned.status.("}], "limit": 10},
+    }))
+    .expect("a StatusCollector");
+    let collectors: Api<StatusCollector> = Api::all(env.wds.clone());
+    collectors
+        .create(&PostParams::default(), &sc)
+        .await
+        .expect("create the StatusCollector");
+    let ns = env.namespace().await;
+    let wec = env.wec().await;
+    let binding = testenv::unique_name("names-missing");
+    let mut clause = deployment_clause(&ns, "web", NO_FLAGS);
+    clause.modulation.status_collectors = vec![testenv::unique_name("missing")];
+    env.put_binding(&binding, binding_spec(&[&wec], vec![clause], vec![]))
+        .await;
+    let bindings: Api<Binding> = Api::all(env.wds.clone());
+    let collector_errors = || async {
+        let sc = collectors
+            .get(&collector)
+            .await
+            .expect("read the collector");
+        sc.status.map(|s| s.errors).unwrap_or_default()
+    };
+    let condition = || async {
+        let b = bindings.get(&binding).await.expect("read the Binding");
+        b.status
+            .map(|s| s.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "StatusCollectorsAvailable")
+    };
+
+    let standby = Replica::start(&env, &wds_name, (&lease_ns, &lease_name), "replica-s");
+    wait_for("the standby to be ready", TIMEOUT, || async {
+        let v = standby.health.readiness();
+        if v.ok { Ok(()) } else { Err(v.body) }
+    })
+    .await;
+    // A leader writes both within a second of its sync (see combined_status.rs);
+    // the standby, in three seconds, writes neither.
+    tokio::time::sleep(Duration::from_secs(3)).await; // what must not happen
+    assert!(!standby.leadership.is_leading());
+    assert_eq!(
+        collector_errors().await,
+        Vec::<String>::new(),
+        "no status from a standby"
+    );
+    assert_eq!(condition().await, None, "no condition from a standby");
+
+    // The other holder lets go: the standby leads and writes both.
+    leases
+        .patch(
+            &lease_name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"holderIdentity": null}})),
+        )
+        .await
+        .expect("release the Lease");
+    wait_leading(&standby).await;
+    wait_for("the collector's errors", TIMEOUT, || async {
+        let errors = collector_errors().await;
+        if errors.is_empty() {
+            Err("none yet".to_string())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    wait_for("the Binding's condition", TIMEOUT, || async {
+        match condition().await {
+            Some(c) if c.status == "False" && c.reason == "ReconcileError" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    let Replica {
+        leadership,
+        running,
+        ..
+    } = standby;
+    running.stop().await;
+    leadership.release(TIMEOUT).await.expect("release");
+    let _ = collectors.delete(&collector, &Default::default()).await;
     env.cleanup().await;
 }

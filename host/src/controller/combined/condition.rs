@@ -31,6 +31,9 @@ pub(super) async fn binding_conditions(ctx: Arc<Context>) {
     let mut bindings: HashMap<String, Binding> = HashMap::new();
     let mut pending: BTreeSet<String> = BTreeSet::new();
     let mut changes = ctx.combined.collectors_changed.subscribe();
+    // A standby keeps the Bindings and what is pending, and writes once it
+    // leads.
+    let mut gate = ctx.write_gate();
     let mut events = watcher::watcher(api.clone(), watcher::Config::default())
         .default_backoff()
         .boxed();
@@ -58,10 +61,15 @@ pub(super) async fn binding_conditions(ctx: Arc<Context>) {
                 }
                 pending.extend(bindings.keys().cloned());
             }
+            changed = gate.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
             // Backoff before retrying writes that failed.
-            () = tokio::time::sleep(delay), if !pending.is_empty() => {}
+            () = tokio::time::sleep(delay), if !pending.is_empty() && ctx.may_write() => {}
         }
-        if !ctx.combined.synced.borrow().collectors {
+        if !ctx.combined.synced.borrow().collectors || !ctx.may_write() {
             continue;
         }
         let mut failed = BTreeSet::new();

@@ -67,6 +67,7 @@ fn mark(ctx: &Context, set: impl FnOnce(&mut super::Synced)) {
 
 async fn status_collectors(ctx: Arc<Context>) {
     let api: Api<StatusCollector> = Api::all(ctx.wds.client().clone());
+    tokio::spawn(write_statuses_when_leading(api.clone(), ctx.clone()));
     let mut seen: Option<HashSet<String>> = None;
     let mut events = watcher::watcher(api.clone(), watcher::Config::default())
         .default_backoff()
@@ -152,11 +153,42 @@ fn learn(ctx: &Context, sc: &StatusCollector) -> bool {
     true
 }
 
+/// Each time this replica starts to write (it leads), writes the status of
+/// every collector known so far: a standby skipped them, and collectors it
+/// learns later are written from their own events.
+async fn write_statuses_when_leading(api: Api<StatusCollector>, ctx: Arc<Context>) {
+    let mut gate = ctx.write_gate();
+    loop {
+        if gate.wait_for(|w| *w).await.is_err() {
+            return;
+        }
+        let names: Vec<String> = ctx
+            .combined
+            .collectors
+            .read()
+            .expect("lock")
+            .keys()
+            .cloned()
+            .collect();
+        for name in names {
+            tokio::spawn(write_status(api.clone(), ctx.clone(), name));
+        }
+        if gate.wait_for(|w| !*w).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Writes a collector's `status` (its errors, for its generation) when it
-/// differs; a failed write is retried with backoff while that generation is current.
+/// differs; a failed write is retried with backoff while that generation is
+/// current. Nothing while this replica may not write: the leader does it
+/// (see [`write_statuses_when_leading`]).
 async fn write_status(api: Api<StatusCollector>, ctx: Arc<Context>, name: String) {
     let mut delay = Duration::from_millis(200);
     loop {
+        if !ctx.may_write() {
+            return;
+        }
         let Some(known) = ctx.combined.collector(&name) else {
             return;
         };
