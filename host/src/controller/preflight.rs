@@ -8,17 +8,30 @@
 //! (SelfSubjectAccessReview, which any authenticated identity may create)
 //! and fails with one line naming the permission and the manifest that
 //! grants it.
+//!
+//! An API server that does not answer yet (connection refused or reset, a
+//! 5xx) is waited for, up to [`REACH_TIMEOUT`]: a controller (re)started while
+//! its API server restarts, as a pod is after a node or control-plane
+//! outage, should wait for it rather than exit and count a crash.
 
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
+use std::future::Future;
+use std::time::{Duration, Instant};
+
 use kube::Client;
 use kube::api::{Api, PostParams};
 use kube::core::GroupVersion;
 use kube::discovery::oneshot;
 
 use super::StartError;
+use super::watch::WatchBackoff;
+use super::wds::transient;
 use crate::kubestellar::GROUP;
+
+/// How long the start waits for an API server that does not answer.
+pub const REACH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One API server the controller reads: the WDS or the ITS.
 pub struct Space<'a> {
@@ -49,9 +62,7 @@ async fn check_space(space: &Space<'_>) -> Result<(), StartError> {
 }
 
 async fn reachable(space: &Space<'_>) -> Result<(), StartError> {
-    space
-        .client
-        .apiserver_version()
+    answer(space, "reach", || space.client.apiserver_version())
         .await
         .map(drop)
         .map_err(|source| StartError::Unreachable {
@@ -62,7 +73,9 @@ async fn reachable(space: &Space<'_>) -> Result<(), StartError> {
 
 async fn serves_crd(space: &Space<'_>) -> Result<(), StartError> {
     let gv = GroupVersion::gv(GROUP, "v1alpha1");
-    let served = oneshot::pinned_group(space.client, &gv)
+    // Only an answer counts: a discovery that failed because the server went
+    // away again is retried, not taken for a missing CRD.
+    let served = answer(space, "discover", || oneshot::pinned_group(space.client, &gv))
         .await
         .is_ok_and(|group| {
             group
@@ -79,6 +92,28 @@ async fn serves_crd(space: &Space<'_>) -> Result<(), StartError> {
             version: "v1alpha1",
             resource: space.resource,
         })
+    }
+}
+
+/// Runs `call` until the API server answers it (success, or an error that
+/// is not transient), retrying transient errors with the watches' backoff
+/// (50 ms doubling to 1 s) for up to [`REACH_TIMEOUT`].
+async fn answer<T, F: Future<Output = Result<T, kube::Error>>>(
+    space: &Space<'_>,
+    what: &'static str,
+    call: impl Fn() -> F,
+) -> Result<T, kube::Error> {
+    let deadline = Instant::now() + REACH_TIMEOUT;
+    let mut backoff = WatchBackoff::default();
+    loop {
+        match call().await {
+            Err(e) if transient(&e) && Instant::now() < deadline => {
+                let delay = backoff.next().unwrap_or(Duration::from_secs(1));
+                tracing::warn!(space = space.name, error = %e, retry_in = ?delay, "cannot {what} the API server yet; waiting for it (up to {REACH_TIMEOUT:?})");
+                tokio::time::sleep(delay).await; // backoff
+            }
+            result => return result,
+        }
     }
 }
 

@@ -76,7 +76,9 @@ impl WdsError {
     }
 }
 
-fn transient(error: &kube::Error) -> bool {
+/// Whether `error` may go away by itself: the server is down, restarting or
+/// overloaded.
+pub(super) fn transient(error: &kube::Error) -> bool {
     match error {
         kube::Error::Api(status) => status.code >= 500 || matches!(status.code, 408 | 429),
         // Connection refused or reset, TLS, a body cut short: the server went away.

@@ -119,10 +119,19 @@ async fn seeded_faults_converge_to_the_rules() {
             break inputs;
         }
     };
+    // Where the time to converge goes: reading the inputs back, then each
+    // observation of the WDS (how long it took, how many objects were wrong).
+    println!(
+        "chaos: final inputs read {:.2?} after the last fault",
+        last_fault.elapsed()
+    );
     let mut wrong = Vec::new();
+    let mut polls = Vec::new();
     let converged = loop {
         wrong.clear();
-        if let Some(seen) = oracle::observe(&world).await {
+        let observed_at = last_fault.elapsed();
+        let seen = oracle::observe(&world).await;
+        if let Some(seen) = seen {
             for o in &world.objects {
                 let want = inputs.expected(o, swapped);
                 match seen.get(&o.name) {
@@ -140,6 +149,7 @@ async fn seeded_faults_converge_to_the_rules() {
                     )),
                 }
             }
+            polls.push(format!("{observed_at:.1?}: {} wrong", wrong.len()));
             if wrong.is_empty() {
                 break Some(last_fault.elapsed());
             }
@@ -151,6 +161,10 @@ async fn seeded_faults_converge_to_the_rules() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     controller.assert_running();
+    println!(
+        "chaos: observations after the last fault: {}",
+        polls.join(", ")
+    );
     let total = world.objects.len();
     println!(
         "chaos: seed {} objects right {}/{total}, wrong {}; faults {}; converged {:?} after the last fault; controller started {} times",
