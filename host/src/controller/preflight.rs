@@ -75,14 +75,16 @@ async fn serves_crd(space: &Space<'_>) -> Result<(), StartError> {
     let gv = GroupVersion::gv(GROUP, "v1alpha1");
     // Only an answer counts: a discovery that failed because the server went
     // away again is retried, not taken for a missing CRD.
-    let served = answer(space, "discover", || oneshot::pinned_group(space.client, &gv))
-        .await
-        .is_ok_and(|group| {
-            group
-                .versioned_resources("v1alpha1")
-                .iter()
-                .any(|(ar, _)| ar.plural == space.resource)
-        });
+    let served = answer(space, "discover", || {
+        oneshot::pinned_group(space.client, &gv)
+    })
+    .await
+    .is_ok_and(|group| {
+        group
+            .versioned_resources("v1alpha1")
+            .iter()
+            .any(|(ar, _)| ar.plural == space.resource)
+    });
     if served {
         Ok(())
     } else {

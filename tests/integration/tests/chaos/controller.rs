@@ -27,6 +27,7 @@ pub fn binary() -> PathBuf {
 pub struct Process {
     binary: PathBuf,
     args: Vec<String>,
+    bound_addrs: PathBuf,
     log: PathBuf,
     child: Option<Child>,
     pub starts: usize,
@@ -44,12 +45,18 @@ impl Process {
             &policy.display().to_string(),
             "--policy-cache-dir",
             &dir.join("compiled").display().to_string(),
+            // Its write counters tell when it last changed the WDS.
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--bound-addrs-file",
+            &dir.join("bound-addrs").display().to_string(),
         ]
         .map(String::from)
         .to_vec();
         Self {
             binary: binary(),
             args,
+            bound_addrs: dir.join("bound-addrs"),
             // Outside the run's temp dir, so that it outlives a failed run.
             log: std::env::temp_dir().join(format!(
                 "status-router-chaos-{}.log",
@@ -62,6 +69,14 @@ impl Process {
 
     pub fn log(&self) -> &Path {
         &self.log
+    }
+
+    /// A way to read the running controller's write counters from another thread.
+    pub fn writes(&self) -> Writes {
+        Writes {
+            binary: self.binary.clone(),
+            bound_addrs: self.bound_addrs.clone(),
+        }
     }
 
     pub fn start(&mut self) {
@@ -110,5 +125,42 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Reads a running controller's status and label writes from its `/metrics`
+/// (through `status-router probe metrics`, the same HTTP client as the
+/// exec probes).
+pub struct Writes {
+    binary: PathBuf,
+    bound_addrs: PathBuf,
+}
+
+impl Writes {
+    /// The sum of the two write counters; `None` while no controller serves
+    /// its metrics (killed, starting).
+    pub fn now(&self) -> Option<u64> {
+        let out = Command::new(&self.binary)
+            .arg("probe")
+            .arg("metrics")
+            .arg("--bound-addrs-file")
+            .arg(&self.bound_addrs)
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let counter = |name: &str| {
+            text.lines().find_map(|l| {
+                let (n, v) = l.split_once(' ')?;
+                (n == name).then(|| v.trim().parse::<u64>().ok()).flatten()
+            })
+        };
+        Some(
+            counter("status_router_status_writes_total")?
+                + counter("status_router_label_writes_total")?,
+        )
     }
 }
