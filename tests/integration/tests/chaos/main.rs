@@ -117,7 +117,7 @@ async fn seeded_faults_converge_to_the_rules() {
     // only confirm it, and each takes seconds at 2,000 objects (reading the
     // inputs back from a just-resumed server, listing the WDS), which is the
     // suite's cost, not the controller's.
-    let last_write = std::sync::Arc::new(std::sync::Mutex::new(Duration::ZERO));
+    let last_write = std::sync::Arc::new(std::sync::Mutex::new((Duration::ZERO, None)));
     let stop_watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let write_watch = {
         let (writes, last_write, stop) = (
@@ -130,9 +130,11 @@ async fn seeded_faults_converge_to_the_rules() {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let now = writes.now();
                 if now.is_some() && now != seen {
+                    let mut last = last_write.lock().unwrap();
                     if seen.is_some() {
-                        *last_write.lock().unwrap() = last_fault.elapsed();
+                        last.0 = last_fault.elapsed();
                     }
+                    last.1 = now;
                     seen = now;
                 }
                 std::thread::sleep(Duration::from_millis(50)); // poll interval
@@ -190,12 +192,16 @@ async fn seeded_faults_converge_to_the_rules() {
     controller.assert_running();
     stop_watching.store(true, std::sync::atomic::Ordering::Relaxed);
     write_watch.join().expect("the write watcher");
-    let last_write = *last_write.lock().unwrap();
+    let (last_write, writes) = *last_write.lock().unwrap();
     println!(
         "chaos: observations after the last fault: {}",
         polls.join(", ")
     );
-    println!("chaos: the controller's last write came {last_write:.2?} after the last fault");
+    // A measurement that never read the counters would say 0 s: it must have.
+    let writes = writes.expect("the controller's write counters were never read from its /metrics");
+    println!(
+        "chaos: the controller's last write came {last_write:.2?} after the last fault ({writes} writes counted by its last process)"
+    );
     let total = world.objects.len();
     println!(
         "chaos: seed {} objects right {}/{total}, wrong {}; faults {}; converged {:?} after the last fault; controller started {} times",
