@@ -259,7 +259,7 @@ impl Backoff for WatchBackoff {
 
 /// What a watch saw while it (re)listed: whatever the index or the cache
 /// still knows that the list did not show was deleted while the watch was down.
-struct Relist<K> {
+pub(super) struct Relist<K> {
     seen: Option<HashSet<K>>,
 }
 
@@ -271,24 +271,24 @@ impl<K> Default for Relist<K> {
 
 impl<K: Clone + Eq + std::hash::Hash> Relist<K> {
     /// A list begins (`Init`).
-    fn start(&mut self) {
+    pub(super) fn start(&mut self) {
         self.seen = Some(HashSet::new());
     }
 
     /// An object arrived; counts only during a list.
-    fn saw(&mut self, key: &K) {
+    pub(super) fn saw(&mut self, key: &K) {
         if let Some(seen) = self.seen.as_mut() {
             seen.insert(key.clone());
         }
     }
 
     /// The list is done (`InitDone`): what it showed.
-    fn take_seen(&mut self) -> HashSet<K> {
+    pub(super) fn take_seen(&mut self) -> HashSet<K> {
         self.seen.take().unwrap_or_default()
     }
 
     /// The list is done (`InitDone`): those of `known` it did not show.
-    fn finish(&mut self, known: Vec<K>) -> Vec<K> {
+    pub(super) fn finish(&mut self, known: Vec<K>) -> Vec<K> {
         let seen = self.take_seen();
         known.into_iter().filter(|k| !seen.contains(k)).collect()
     }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, Resource};
 
@@ -22,8 +21,12 @@ pub async fn watch(client: Client, namespace: String, name: String, swapper: Arc
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let source = format!("configmap/{namespace}/{name}");
     tracing::info!(%source, key = KEY, "watching the policy ConfigMap");
-    let mut events = watcher::watcher(api, config).default_backoff().boxed();
+    let mut events = watcher::watcher(api, config).boxed();
+    // The controller's watch pacing (50 ms to 1 s), not kube's (up to 30 s):
+    // a ConfigMap changed during an outage is swapped in soon after.
+    let mut backoff = crate::controller::watch::WatchBackoff::default();
     while let Some(event) = events.next().await {
+        backoff.pace(&event).await;
         match event {
             Ok(Event::Apply(cm) | Event::InitApply(cm)) => {
                 let about = Some(cm.object_ref(&()));

@@ -2,8 +2,6 @@
 //! CombinedStatus is named `<object UID>.<BindingPolicy UID>`. Its Binding has
 //! the same name. The spec is KubeStellar's business, kept opaque here.
 
-use std::borrow::Cow;
-
 use k8s_openapi::ClusterResourceScope;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -41,29 +39,7 @@ fn kind() -> String {
     "BindingPolicy".into()
 }
 
-impl kube::Resource for BindingPolicy {
-    type DynamicType = ();
-    type Scope = ClusterResourceScope;
-
-    fn kind(_: &()) -> Cow<'_, str> {
-        "BindingPolicy".into()
-    }
-    fn group(_: &()) -> Cow<'_, str> {
-        super::GROUP.into()
-    }
-    fn version(_: &()) -> Cow<'_, str> {
-        "v1alpha1".into()
-    }
-    fn plural(_: &()) -> Cow<'_, str> {
-        "bindingpolicies".into()
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+kubestellar_resource!(BindingPolicy, kind: "BindingPolicy", plural: "bindingpolicies", scope: ClusterResourceScope);
 
 /// A BindingPolicy CRD that accepts KubeStellar's objects (spec and status kept as written).
 pub fn crd() -> CustomResourceDefinition {

@@ -5,8 +5,6 @@
 //! level and there is no status subresource), so it implements `kube::Resource`
 //! itself and its CRD is assembled from schemas generated for its parts.
 
-use std::borrow::Cow;
-
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -121,29 +119,7 @@ pub struct ErrorInColumn {
     pub error: String,
 }
 
-impl kube::Resource for CombinedStatus {
-    type DynamicType = ();
-    type Scope = NamespaceResourceScope;
-
-    fn kind(_: &()) -> Cow<'_, str> {
-        "CombinedStatus".into()
-    }
-    fn group(_: &()) -> Cow<'_, str> {
-        super::GROUP.into()
-    }
-    fn version(_: &()) -> Cow<'_, str> {
-        "v1alpha1".into()
-    }
-    fn plural(_: &()) -> Cow<'_, str> {
-        "combinedstatuses".into()
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+kubestellar_resource!(CombinedStatus, kind: "CombinedStatus", plural: "combinedstatuses", scope: NamespaceResourceScope);
 
 /// The CombinedStatus CRD, with the structure and printer columns of KubeStellar's.
 pub fn crd() -> CustomResourceDefinition {

@@ -5,6 +5,40 @@
 //! checked in under `config/crds/`), and a controller built on them must also
 //! work with the CRDs of a real KubeStellar install.
 
+/// `kube::Resource` for a KubeStellar type that `#[derive(CustomResource)]`
+/// cannot describe (its top-level fields are not a `spec`/`status` pair, or
+/// only the metadata is read): the group and version are KubeStellar's, the
+/// rest is given.
+macro_rules! kubestellar_resource {
+    ($ty:ty, kind: $kind:literal, plural: $plural:literal, scope: $scope:ty) => {
+        impl kube::Resource for $ty {
+            type DynamicType = ();
+            type Scope = $scope;
+
+            fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+                $kind.into()
+            }
+            fn group(_: &()) -> std::borrow::Cow<'_, str> {
+                super::GROUP.into()
+            }
+            fn version(_: &()) -> std::borrow::Cow<'_, str> {
+                "v1alpha1".into()
+            }
+            fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+                $plural.into()
+            }
+            fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(
+                &mut self,
+            ) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
 mod binding;
 mod bindingpolicy;
 mod combinedstatus;

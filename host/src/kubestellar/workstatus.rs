@@ -7,8 +7,6 @@
 //! only) does not fit; the type implements `kube::Resource` itself and its CRD
 //! is assembled here from schemas generated for its parts.
 
-use std::borrow::Cow;
-
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps,
@@ -92,29 +90,7 @@ pub struct StatusDetails {
     pub last_currency_update_time: String,
 }
 
-impl kube::Resource for WorkStatus {
-    type DynamicType = ();
-    type Scope = NamespaceResourceScope;
-
-    fn kind(_: &()) -> Cow<'_, str> {
-        "WorkStatus".into()
-    }
-    fn group(_: &()) -> Cow<'_, str> {
-        super::GROUP.into()
-    }
-    fn version(_: &()) -> Cow<'_, str> {
-        "v1alpha1".into()
-    }
-    fn plural(_: &()) -> Cow<'_, str> {
-        "workstatuses".into()
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+kubestellar_resource!(WorkStatus, kind: "WorkStatus", plural: "workstatuses", scope: NamespaceResourceScope);
 
 /// The WorkStatus CRD, with the same structure as the status add-on's.
 pub fn crd() -> CustomResourceDefinition {

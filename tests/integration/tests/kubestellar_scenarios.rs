@@ -21,25 +21,18 @@ use common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn singleton_status_follows_one_wec_and_is_cleared_when_the_binding_matches_none() {
     let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let s = env.scene("singleton").await;
     let wec = env.wec().await;
-    let binding = testenv::unique_name("singleton");
-    let web = create_deployment(&env.wds, &ns, "web").await;
     let status = deployment_status(2, 2);
-    env.report(&wds_name, &wec, &binding, (&ns, "web"), Some(&status))
-        .await;
-    let controller = Running::start(&env, &wds_name, default_policy(), 2);
+    s.report_web(&env, &wec, Some(&status)).await;
+    let controller = Running::start(&env, &s.wds_name, default_policy(), 2);
 
-    let clauses = || vec![deployment_clause(&ns, "web", SINGLETON)];
-    env.put_binding(&binding, binding_spec(&[&wec], clauses(), vec![]))
-        .await;
-    let o = web.wait_singleton(&status).await;
+    s.bind_web(&env, &[&wec], SINGLETON).await;
+    let o = s.web.wait_singleton(&status).await;
     assert_eq!(o.status["availableReplicas"], 2);
 
-    env.put_binding(&binding, binding_spec(&[], clauses(), vec![]))
-        .await;
-    web.wait_cleared().await;
+    s.bind_web(&env, &[], SINGLETON).await;
+    s.web.wait_cleared().await;
 
     controller.stop().await;
     env.cleanup().await;
@@ -51,30 +44,24 @@ async fn singleton_status_follows_one_wec_and_is_cleared_when_the_binding_matche
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_wecs_of_flagged_bindings_count() {
     let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let plain = env.scene("plain").await;
+    let ns = &plain.ns;
     let (wec1, wec2) = (env.wec().await, env.wec().await);
-    let plain = testenv::unique_name("plain");
     let singleton = testenv::unique_name("singleton");
-    let web = create_deployment(&env.wds, &ns, "web").await;
     let (status1, status2) = (deployment_status(2, 2), deployment_status(2, 1));
-    env.report(&wds_name, &wec1, &plain, (&ns, "web"), Some(&status1))
-        .await;
-    env.report(&wds_name, &wec2, &plain, (&ns, "web"), Some(&status2))
-        .await;
-    let controller = Running::start(&env, &wds_name, default_policy(), 2);
+    plain.report_web(&env, &wec1, Some(&status1)).await;
+    plain.report_web(&env, &wec2, Some(&status2)).await;
+    let controller = Running::start(&env, &plain.wds_name, default_policy(), 2);
 
-    let plain_clauses = vec![deployment_clause(&ns, "web", NO_FLAGS)];
-    env.put_binding(&plain, binding_spec(&[&wec1, &wec2], plain_clauses, vec![]))
-        .await;
-    let clauses = || vec![deployment_clause(&ns, "web", SINGLETON)];
+    plain.bind_web(&env, &[&wec1, &wec2], NO_FLAGS).await;
+    let clauses = || vec![deployment_clause(ns, "web", SINGLETON)];
     env.put_binding(&singleton, binding_spec(&[&wec2], clauses(), vec![]))
         .await;
-    web.wait_singleton(&status2).await;
+    plain.web.wait_singleton(&status2).await;
 
     env.put_binding(&singleton, binding_spec(&[], clauses(), vec![]))
         .await;
-    web.wait_cleared().await;
+    plain.web.wait_cleared().await;
 
     controller.stop().await;
     env.cleanup().await;
@@ -85,43 +72,23 @@ async fn only_the_wecs_of_flagged_bindings_count() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_binding_changed_while_the_controller_was_down_is_caught_up() {
     let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let s = env.scene("singleton").await;
     let wec = env.wec().await;
-    let binding = testenv::unique_name("singleton");
-    let web = create_deployment(&env.wds, &ns, "web").await;
     let status = deployment_status(3, 3);
-    env.report(&wds_name, &wec, &binding, (&ns, "web"), Some(&status))
-        .await;
-    env.put_binding(
-        &binding,
-        binding_spec(
-            &[&wec],
-            vec![deployment_clause(&ns, "web", SINGLETON)],
-            vec![],
-        ),
-    )
-    .await;
+    s.report_web(&env, &wec, Some(&status)).await;
+    s.bind_web(&env, &[&wec], SINGLETON).await;
 
-    let first = Running::start(&env, &wds_name, default_policy(), 2);
-    web.wait_singleton(&status).await;
+    let first = Running::start(&env, &s.wds_name, default_policy(), 2);
+    s.web.wait_singleton(&status).await;
     first.stop().await;
 
     // The flag is dropped while no controller runs.
-    env.put_binding(
-        &binding,
-        binding_spec(
-            &[&wec],
-            vec![deployment_clause(&ns, "web", NO_FLAGS)],
-            vec![],
-        ),
-    )
-    .await;
-    let stale = web.observe().await;
+    s.bind_web(&env, &[&wec], NO_FLAGS).await;
+    let stale = s.web.observe().await;
     assert!(stale.is_singleton(&status), "{stale:?}");
 
-    let second = Running::start(&env, &wds_name, default_policy(), 2);
-    web.wait_cleared().await;
+    let second = Running::start(&env, &s.wds_name, default_policy(), 2);
+    s.web.wait_cleared().await;
     second.stop().await;
     env.cleanup().await;
 }
@@ -132,33 +99,24 @@ async fn a_binding_changed_while_the_controller_was_down_is_caught_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_flags_switch_between_singleton_and_aggregate() {
     let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let s = env.scene("both").await;
     let (wec1, wec2) = (env.wec().await, env.wec().await);
-    let binding = testenv::unique_name("both");
-    let web = create_deployment(&env.wds, &ns, "web").await;
     let (status1, status2) = (deployment_status(2, 2), deployment_status(2, 1));
-    env.report(&wds_name, &wec1, &binding, (&ns, "web"), Some(&status1))
-        .await;
-    env.report(&wds_name, &wec2, &binding, (&ns, "web"), Some(&status2))
-        .await;
-    let controller = Running::start(&env, &wds_name, default_policy(), 2);
-    let clauses = || vec![deployment_clause(&ns, "web", BOTH)];
+    s.report_web(&env, &wec1, Some(&status1)).await;
+    s.report_web(&env, &wec2, Some(&status2)).await;
+    let controller = Running::start(&env, &s.wds_name, default_policy(), 2);
 
-    env.put_binding(&binding, binding_spec(&[&wec1], clauses(), vec![]))
-        .await;
-    web.wait_singleton(&status1).await;
+    s.bind_web(&env, &[&wec1], BOTH).await;
+    s.web.wait_singleton(&status1).await;
 
-    env.put_binding(&binding, binding_spec(&[&wec1, &wec2], clauses(), vec![]))
-        .await;
+    s.bind_web(&env, &[&wec1, &wec2], BOTH).await;
     // The minimum of every counter: replicas 2, ready and available 1.
     let aggregate = deployment_status(2, 1);
-    let o = web.wait_multi_wec(&aggregate).await;
+    let o = s.web.wait_multi_wec(&aggregate).await;
     assert_eq!(o.status["readyReplicas"], 1);
 
-    env.put_binding(&binding, binding_spec(&[&wec1], clauses(), vec![]))
-        .await;
-    web.wait_singleton(&status1).await;
+    s.bind_web(&env, &[&wec1], BOTH).await;
+    s.web.wait_singleton(&status1).await;
 
     controller.stop().await;
     env.cleanup().await;
@@ -169,25 +127,17 @@ async fn both_flags_switch_between_singleton_and_aggregate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_destination_change_alone_is_followed() {
     let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let s = env.scene("singleton").await;
     let (wec1, wec2) = (env.wec().await, env.wec().await);
-    let binding = testenv::unique_name("singleton");
-    let web = create_deployment(&env.wds, &ns, "web").await;
     let (status1, status2) = (deployment_status(2, 2), deployment_status(4, 3));
-    env.report(&wds_name, &wec1, &binding, (&ns, "web"), Some(&status1))
-        .await;
-    env.report(&wds_name, &wec2, &binding, (&ns, "web"), Some(&status2))
-        .await;
-    let controller = Running::start(&env, &wds_name, default_policy(), 2);
-    let clauses = || vec![deployment_clause(&ns, "web", SINGLETON)];
+    s.report_web(&env, &wec1, Some(&status1)).await;
+    s.report_web(&env, &wec2, Some(&status2)).await;
+    let controller = Running::start(&env, &s.wds_name, default_policy(), 2);
 
-    env.put_binding(&binding, binding_spec(&[&wec1], clauses(), vec![]))
-        .await;
-    web.wait_singleton(&status1).await;
-    env.put_binding(&binding, binding_spec(&[&wec2], clauses(), vec![]))
-        .await;
-    web.wait_singleton(&status2).await;
+    s.bind_web(&env, &[&wec1], SINGLETON).await;
+    s.web.wait_singleton(&status1).await;
+    s.bind_web(&env, &[&wec2], SINGLETON).await;
+    s.web.wait_singleton(&status2).await;
 
     controller.stop().await;
     env.cleanup().await;

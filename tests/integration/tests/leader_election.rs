@@ -95,31 +95,19 @@ async fn wait_leading(replica: &Replica) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_writes_and_the_standby_takes_over_on_release_and_on_crash() {
     let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let scene = env.scene("singleton").await;
+    let (wds_name, web, report) = (&scene.wds_name, &scene.web, scene.web_report());
     let wec = env.wec().await;
     let lease_ns = testenv::create_namespace(&env.wds, "lease").await;
     let lease_name = format!("status-router-{wds_name}");
     let lease = (lease_ns.as_str(), lease_name.as_str());
-    let binding = testenv::unique_name("singleton");
-    let web = create_deployment(&env.wds, &ns, "web").await;
-    let report = format!("appsv1-deployment-{ns}-web");
     let status = deployment_status(2, 2);
-    env.report(&wds_name, &wec, &binding, (&ns, "web"), Some(&status))
-        .await;
-    env.put_binding(
-        &binding,
-        binding_spec(
-            &[&wec],
-            vec![deployment_clause(&ns, "web", SINGLETON)],
-            vec![],
-        ),
-    )
-    .await;
+    scene.report_web(&env, &wec, Some(&status)).await;
+    scene.bind_web(&env, &[&wec], SINGLETON).await;
 
-    let a = Replica::start(&env, &wds_name, lease, "replica-a");
+    let a = Replica::start(&env, wds_name, lease, "replica-a");
     wait_leading(&a).await;
-    let b = Replica::start(&env, &wds_name, lease, "replica-b");
+    let b = Replica::start(&env, wds_name, lease, "replica-b");
     web.wait_singleton(&status).await;
     assert_eq!(
         holder(&env, lease.0, lease.1).await.as_deref(),
@@ -170,7 +158,7 @@ async fn one_replica_writes_and_the_standby_takes_over_on_release_and_on_crash()
 
     // Crash: the lease task ends without releasing. The controller stops
     // writing at once; a third replica leads once the Lease has expired.
-    let c = Replica::start(&env, &wds_name, lease, "replica-c");
+    let c = Replica::start(&env, wds_name, lease, "replica-c");
     let Replica {
         leadership,
         running,

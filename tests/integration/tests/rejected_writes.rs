@@ -15,22 +15,17 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_status_leaves_an_event_and_is_retried_until_a_valid_one_arrives() {
     let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let s = env.scene("singleton").await;
+    let (ns, web) = (&s.ns, &s.web);
     let wec = env.wec().await;
-    let binding = testenv::unique_name("singleton");
-    let web = create_deployment(&env.wds, &ns, "web").await;
     let invalid = json!({"replicas": 1, "readyReplicas": 3, "availableReplicas": 3});
-    env.report(&wds_name, &wec, &binding, (&ns, "web"), Some(&invalid))
-        .await;
-    let controller = Running::start(&env, &wds_name, default_policy(), 2);
-    let clauses = vec![deployment_clause(&ns, "web", SINGLETON)];
-    env.put_binding(&binding, binding_spec(&[&wec], clauses, vec![]))
-        .await;
+    s.report_web(&env, &wec, Some(&invalid)).await;
+    let controller = Running::start(&env, &s.wds_name, default_policy(), 2);
+    s.bind_web(&env, &[&wec], SINGLETON).await;
 
     let event = wait_event(
         &env.wds,
-        ("Deployment", &ns, "web"),
+        ("Deployment", ns, "web"),
         "StatusWriteRejected",
         "Warning",
     )
@@ -51,8 +46,7 @@ async fn a_refused_status_leaves_an_event_and_is_retried_until_a_valid_one_arriv
     assert!(o.singleton, "the label goes on before the status: {o:?}");
 
     let valid = deployment_status(1, 1);
-    let report = format!("appsv1-deployment-{ns}-web");
-    set_report_status(&env.its, &wec, &report, Some(&valid)).await;
+    set_report_status(&env.its, &wec, &s.web_report(), Some(&valid)).await;
     web.wait_singleton(&valid).await;
 
     controller.stop().await;

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 
 use super::super::Context;
+use super::super::watch::WatchBackoff;
 use super::super::wds::FIELD_MANAGER;
 use crate::kubestellar::{Binding, BindingCondition};
 
@@ -34,27 +34,29 @@ pub(super) async fn binding_conditions(ctx: Arc<Context>) {
     // A standby keeps the Bindings and what is pending, and writes once it
     // leads.
     let mut gate = ctx.write_gate();
-    let mut events = watcher::watcher(api.clone(), watcher::Config::default())
-        .default_backoff()
-        .boxed();
+    let mut events = watcher::watcher(api.clone(), watcher::Config::default()).boxed();
+    let mut backoff = WatchBackoff::default();
     let mut delay = Duration::from_millis(200);
     loop {
         tokio::select! {
-            event = events.next() => match event {
-                None => return,
-                Some(Ok(Event::InitApply(b) | Event::Apply(b))) => {
-                    let name = b.metadata.name.clone().unwrap_or_default();
-                    bindings.insert(name.clone(), b);
-                    pending.insert(name);
+            event = events.next() => {
+                let Some(event) = event else { return };
+                backoff.pace(&event).await;
+                match event {
+                    Ok(Event::InitApply(b) | Event::Apply(b)) => {
+                        let name = b.metadata.name.clone().unwrap_or_default();
+                        bindings.insert(name.clone(), b);
+                        pending.insert(name);
+                    }
+                    Ok(Event::Delete(b)) => {
+                        let name = b.metadata.name.clone().unwrap_or_default();
+                        bindings.remove(&name);
+                        pending.remove(&name);
+                    }
+                    Ok(Event::Init | Event::InitDone) => {}
+                    Err(e) => tracing::warn!(error = %e, "Binding watch (conditions) failed; retrying"),
                 }
-                Some(Ok(Event::Delete(b))) => {
-                    let name = b.metadata.name.clone().unwrap_or_default();
-                    bindings.remove(&name);
-                    pending.remove(&name);
-                }
-                Some(Ok(Event::Init | Event::InitDone)) => {}
-                Some(Err(e)) => tracing::warn!(error = %e, "Binding watch (conditions) failed; retrying"),
-            },
+            }
             changed = changes.changed() => {
                 if changed.is_err() {
                     return;

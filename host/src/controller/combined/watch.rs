@@ -7,17 +7,17 @@
 //!
 //! All run in one task so that stopping the controller stops them together.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, PartialObjectMeta, Patch, PatchParams};
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 
 use super::super::Context;
+use super::super::watch::{Relist, WatchBackoff};
 use super::super::wds::FIELD_MANAGER;
 use super::{Known, collector};
 use crate::kubestellar::{
@@ -68,21 +68,19 @@ fn mark(ctx: &Context, set: impl FnOnce(&mut super::Synced)) {
 async fn status_collectors(ctx: Arc<Context>) {
     let api: Api<StatusCollector> = Api::all(ctx.wds.client().clone());
     tokio::spawn(write_statuses_when_leading(api.clone(), ctx.clone()));
-    let mut seen: Option<HashSet<String>> = None;
-    let mut events = watcher::watcher(api.clone(), watcher::Config::default())
-        .default_backoff()
-        .boxed();
+    let mut relist = Relist::default();
+    let mut events = watcher::watcher(api.clone(), watcher::Config::default()).boxed();
+    let mut backoff = WatchBackoff::default();
     while let Some(event) = events.next().await {
+        backoff.pace(&event).await;
         let changed: Vec<String> = match event {
             Ok(Event::Init) => {
-                seen = Some(HashSet::new());
+                relist.start();
                 continue;
             }
             Ok(Event::InitApply(sc) | Event::Apply(sc)) => {
                 let name = sc.metadata.name.clone().unwrap_or_default();
-                if let Some(seen) = seen.as_mut() {
-                    seen.insert(name.clone());
-                }
+                relist.saw(&name);
                 let changed = learn(&ctx, &sc);
                 tokio::spawn(write_status(api.clone(), ctx.clone(), name.clone()));
                 if changed { vec![name] } else { vec![] }
@@ -93,13 +91,8 @@ async fn status_collectors(ctx: Arc<Context>) {
                 vec![name]
             }
             Ok(Event::InitDone) => {
-                let seen = seen.take().unwrap_or_default();
                 let mut collectors = ctx.combined.collectors.write().expect("lock");
-                let gone: Vec<String> = collectors
-                    .keys()
-                    .filter(|n| !seen.contains(*n))
-                    .cloned()
-                    .collect();
+                let gone = relist.finish(collectors.keys().cloned().collect());
                 for name in &gone {
                     collectors.remove(name);
                 }
@@ -236,22 +229,20 @@ async fn write_status(api: Api<StatusCollector>, ctx: Arc<Context>, name: String
 async fn binding_policies(ctx: Arc<Context>) {
     // Metadata only: the UID is all that is read.
     let api: Api<PartialObjectMeta<BindingPolicy>> = Api::all(ctx.wds.client().clone());
-    let mut seen: Option<HashSet<String>> = None;
-    let mut events = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
+    let mut relist = Relist::default();
+    let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
+    let mut backoff = WatchBackoff::default();
     while let Some(event) = events.next().await {
+        backoff.pace(&event).await;
         let changed: Vec<String> = match event {
             Ok(Event::Init) => {
-                seen = Some(HashSet::new());
+                relist.start();
                 continue;
             }
             Ok(Event::InitApply(bp) | Event::Apply(bp)) => {
                 let name = bp.metadata.name.clone().unwrap_or_default();
                 let uid = bp.metadata.uid.clone().unwrap_or_default();
-                if let Some(seen) = seen.as_mut() {
-                    seen.insert(name.clone());
-                }
+                relist.saw(&name);
                 let old = ctx
                     .combined
                     .policies
@@ -270,13 +261,8 @@ async fn binding_policies(ctx: Arc<Context>) {
                 vec![name]
             }
             Ok(Event::InitDone) => {
-                let seen = seen.take().unwrap_or_default();
                 let mut policies = ctx.combined.policies.write().expect("lock");
-                let gone: Vec<String> = policies
-                    .keys()
-                    .filter(|n| !seen.contains(*n))
-                    .cloned()
-                    .collect();
+                let gone = relist.finish(policies.keys().cloned().collect());
                 for name in &gone {
                     policies.remove(name);
                 }
@@ -301,24 +287,22 @@ async fn binding_policies(ctx: Arc<Context>) {
 
 async fn combined_statuses(ctx: Arc<Context>) {
     let api: Api<CombinedStatus> = Api::all(ctx.wds.client().clone());
-    let mut seen: Option<HashSet<(String, String)>> = None;
-    let mut events = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
+    let mut relist = Relist::default();
+    let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
+    let mut backoff = WatchBackoff::default();
     let existing = &ctx.combined.existing;
     while let Some(event) = events.next().await {
+        backoff.pace(&event).await;
         let subject = match event {
             Ok(Event::Init) => {
-                seen = Some(HashSet::new());
+                relist.start();
                 None
             }
             Ok(Event::InitApply(cs) | Event::Apply(cs)) => {
-                if let Some(seen) = seen.as_mut() {
-                    seen.insert((
-                        cs.metadata.namespace.clone().unwrap_or_default(),
-                        cs.metadata.name.clone().unwrap_or_default(),
-                    ));
-                }
+                relist.saw(&(
+                    cs.metadata.namespace.clone().unwrap_or_default(),
+                    cs.metadata.name.clone().unwrap_or_default(),
+                ));
                 let subject = super::write::subject_of(&cs);
                 // Our own write's echo is known already; anything else is
                 // checked against what the collectors give.
@@ -329,7 +313,7 @@ async fn combined_statuses(ctx: Arc<Context>) {
                 super::write::subject_of(&cs)
             }
             Ok(Event::InitDone) => {
-                let seen = seen.take().unwrap_or_default();
+                let seen = relist.take_seen();
                 existing.retain(|id| seen.contains(id));
                 mark(&ctx, |s| s.combined_statuses = true);
                 None

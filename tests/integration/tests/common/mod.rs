@@ -22,6 +22,7 @@
 //! - [`objects`]: workload objects and what a test observes on them;
 //! - [`bindings`]: Bindings and their clauses;
 //! - [`reports`]: WorkStatuses as the status agent writes them;
+//! - [`scene`]: the start most tests share (a namespace, `web`, a Binding);
 //! - [`swap`] and [`fleet`]: the hot-swap tests' logs, modules, files, and a
 //!   controller serving a swappable policy over a fleet of Deployments.
 
@@ -32,6 +33,7 @@ pub mod env;
 pub mod fleet;
 pub mod objects;
 pub mod reports;
+pub mod scene;
 pub mod swap;
 pub mod wait;
 
@@ -47,6 +49,8 @@ pub use fleet::*;
 pub use objects::*;
 #[allow(unused_imports)]
 pub use reports::*;
+#[allow(unused_imports)]
+pub use scene::*;
 #[allow(unused_imports)]
 pub use swap::*;
 #[allow(unused_imports)]
