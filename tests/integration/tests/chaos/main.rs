@@ -18,6 +18,7 @@ mod controller;
 mod oracle;
 mod plan;
 mod world;
+mod writes;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -82,6 +83,7 @@ async fn seeded_faults_converge_to_the_rules() {
     let mut swapped = false;
     let mut mutations: BTreeMap<&str, usize> = BTreeMap::new();
     let mut log = Vec::new();
+    let mut write_watch = None;
     for (i, fault) in faults.iter().enumerate() {
         let at = run * (i as u32 + 1) / (faults.len() as u32 + 1);
         while start.elapsed() < at {
@@ -90,6 +92,7 @@ async fn seeded_faults_converge_to_the_rules() {
         if i + 1 == faults.len() {
             // The final inputs are complete before the last fault.
             world.complete_reports(&mut rng).await;
+            write_watch = Some(writes::Watch::start(controller.writes()));
         }
         let began = start.elapsed();
         inject(
@@ -112,35 +115,6 @@ async fn seeded_faults_converge_to_the_rules() {
     }
     let last_fault = Instant::now();
     println!("chaos: mutations {mutations:?}");
-    // When the controller last changed the WDS: once every object is seen
-    // right, that is when the statuses converged. The observations below
-    // only confirm it, and each takes seconds at 2,000 objects (reading the
-    // inputs back from a just-resumed server, listing the WDS), which is the
-    // suite's cost, not the controller's.
-    let last_write = std::sync::Arc::new(std::sync::Mutex::new((Duration::ZERO, None)));
-    let stop_watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let write_watch = {
-        let (writes, last_write, stop) = (
-            controller.writes(),
-            last_write.clone(),
-            stop_watching.clone(),
-        );
-        std::thread::spawn(move || {
-            let mut seen = None;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let now = writes.now();
-                if now.is_some() && now != seen {
-                    let mut last = last_write.lock().unwrap();
-                    if seen.is_some() {
-                        last.0 = last_fault.elapsed();
-                    }
-                    last.1 = now;
-                    seen = now;
-                }
-                std::thread::sleep(Duration::from_millis(50)); // poll interval
-            }
-        })
-    };
 
     // Converged: every object as the rules say for the final inputs.
     let inputs = loop {
@@ -190,17 +164,19 @@ async fn seeded_faults_converge_to_the_rules() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     controller.assert_running();
-    stop_watching.store(true, std::sync::atomic::Ordering::Relaxed);
-    write_watch.join().expect("the write watcher");
-    let (last_write, writes) = *last_write.lock().unwrap();
+    let (last_write, writes) = write_watch.expect("a write watch").stop();
     println!(
         "chaos: observations after the last fault: {}",
         polls.join(", ")
     );
-    // A measurement that never read the counters would say 0 s: it must have.
-    let writes = writes.expect("the controller's write counters were never read from its /metrics");
+    // When the controller last changed the WDS: with every object seen right,
+    // that is when the statuses converged. The observations only confirm it,
+    // and each takes seconds at 2,000 objects (reading the inputs back from a
+    // just-resumed server, listing the WDS): the suite's cost, not the
+    // controller's.
+    let last_write = last_write.map_or(Duration::ZERO, |t| t.saturating_duration_since(last_fault));
     println!(
-        "chaos: the controller's last write came {last_write:.2?} after the last fault ({writes} writes counted by its last process)"
+        "chaos: the controller's last write came {last_write:.2?} after the end of the last fault ({writes} writes counted by its last process)"
     );
     let total = world.objects.len();
     println!(
