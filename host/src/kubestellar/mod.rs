@@ -25,7 +25,10 @@ pub use statuscollector::{
     DEFAULT_LIMIT, NamedAggregator, NamedExpression, StatusCollector, StatusCollectorSpec,
     StatusCollectorStatus,
 };
-pub use workstatus::{SourceRef, StatusDetails, WorkStatus, WorkStatusSpec};
+pub use workstatus::{
+    MAX_STATUS_DEPTH, RawWorkStatus, ReportedJson, SourceRef, StatusDetails, StatusText,
+    UnreadableStatus, WorkStatus, WorkStatusSpec,
+};
 
 /// The API group of KubeStellar's control objects.
 pub const GROUP: &str = "control.kubestellar.io";
