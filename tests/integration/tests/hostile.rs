@@ -291,9 +291,11 @@ async fn huge_deep_odd_and_non_object_statuses() {
 }
 
 /// Deletes a WEC's WorkStatuses, so that later tests' controllers do not list them.
+/// A raw request: kube's `delete_collection` reads its answer, the deleted
+/// objects, as one JSON tree first, which fails on a deep status.
 async fn delete_reports(env: &Env, wec: &str) {
-    let api: Api<WorkStatus> = Api::namespaced(env.its.clone(), wec);
-    api.delete_collection(&Default::default(), &Default::default())
+    let path = format!("/apis/control.kubestellar.io/v1alpha1/namespaces/{wec}/workstatuses");
+    raw(&env.its, "DELETE", &path, String::new())
         .await
         .expect("delete the WorkStatuses");
 }
@@ -523,6 +525,20 @@ async fn a_cluster_scoped_object_named_with_a_namespace_is_not_that_object() {
     env.cleanup().await;
 }
 
+/// Creates a WorkStatus for Gadget `name` whose status is `levels` levels deep.
+async fn deep_report(
+    env: &Env,
+    wec: &str,
+    ns: &str,
+    pair: (&str, &str),
+    name: &str,
+    levels: usize,
+) -> Result<(), String> {
+    // `nested(n)` is n + 1 levels of objects.
+    let status = nested(levels - 1);
+    try_raw_report(env, wec, name, pair, gadget_ref(ns, name), &status).await
+}
+
 /// Statuses nested deeper than serde_json's recursion limit (127 levels).
 /// The controller reads every WorkStatus's status as raw text, so one such
 /// report no longer fails the whole WorkStatus list (before: a controller
@@ -546,6 +562,7 @@ async fn statuses_nested_deeper_than_serde_json_reads_are_refused_alone() {
         "deep200",
         "deep300",
         "deep1000",
+        "deep9000",
         "deep10000",
         "ok124",
     ];
@@ -560,30 +577,30 @@ async fn statuses_nested_deeper_than_serde_json_reads_are_refused_alone() {
     env.put_binding(&binding, binding_spec(&[&wec], clauses, vec![]))
         .await;
     let pair = (wds_name.as_str(), binding.as_str());
-    let deep = |name: &str, levels: usize| {
-        let source = gadget_ref(&ns, name);
-        let (env, wec) = (&env, &wec);
-        // `nested(n)` is n + 1 levels of objects.
-        async move { try_raw_report(env, wec, name, pair, source, &nested(levels - 1)).await }
-    };
-    for (name, levels) in [("deep200", 200), ("deep1000", 1000)] {
-        deep(name, levels)
+    for (name, levels) in [("deep200", 200), ("deep1000", 1000), ("deep9000", 9000)] {
+        deep_report(&env, &wec, &ns, pair, name, levels)
             .await
             .unwrap_or_else(|e| panic!("the ITS refused {levels} levels: {e}"));
     }
-    // Go's JSON decoders stop at 10,000 levels: the ITS refuses the patch
-    // (whose body wraps the status in one more level).
-    let refused = deep("deep10000", 10_000)
+    // Go's JSON decoders stop at 10,000 levels: the ITS refuses the merge
+    // patch, whose body wraps the status in one more level, with a bare
+    // `500 Invalid JSON Patch` (9,000 levels pass, above).
+    let refused = deep_report(&env, &wec, &ns, pair, "deep10000", 10_000)
         .await
         .expect_err("the ITS accepted a status of 10,000 levels");
     println!(
         "10,000 levels: the ITS refused it: {}",
         &refused[..refused.len().min(300)]
     );
-    assert!(refused.contains("depth"), "the ITS's refusal: {refused}");
+    assert!(
+        refused.contains("Invalid JSON Patch") && refused.contains("code: 500"),
+        "the ITS's refusal: {refused}"
+    );
     // The deepest status the controller copies.
     let max = status_router::kubestellar::MAX_STATUS_DEPTH;
-    deep("ok124", max).await.expect("the ITS takes 124 levels");
+    deep_report(&env, &wec, &ns, pair, "ok124", max)
+        .await
+        .expect("the ITS takes 124 levels");
 
     let controller = Running::start(&env, &wds_name, default_policy(), 4);
     let ready = json!({"phase": "Ready"});
@@ -604,7 +621,7 @@ async fn statuses_nested_deeper_than_serde_json_reads_are_refused_alone() {
     );
     let stored = stored_status(&env, &wec, "ok124").await;
     targets["ok124"].wait_singleton(&stored).await;
-    for (name, levels) in [("deep200", 200), ("deep1000", 1000)] {
+    for (name, levels) in [("deep200", 200), ("deep1000", 1000), ("deep9000", 9000)] {
         let event = wait_event(
             &env.wds,
             ("Gadget", &ns, name),
@@ -654,7 +671,7 @@ async fn statuses_nested_deeper_than_serde_json_reads_are_refused_alone() {
     assert!(note.contains("nested 300 levels deep"), "{note}");
     // Never a partial or wrong status: the refused ones are left as they were.
     assert!(targets["deep300"].observe().await.is_singleton(&before));
-    for name in ["deep200", "deep1000"] {
+    for name in ["deep200", "deep1000", "deep9000"] {
         let o = targets[name].observe().await;
         assert!(o.status == json!({}) && !o.singleton, "{name}: {o:?}");
     }
