@@ -5,6 +5,7 @@
 //!
 //!     cargo bench -p status-router --bench controller
 //!     cargo bench -p status-router --bench controller -- --n 1000 --workers 16
+//!     cargo bench -p status-router --bench controller -- --n 100000 --rounds 1 --pin   # issue #12
 //!
 //! Options (or environment variables):
 //!   --n 1000,10000         BENCH_N            workload objects per run (a fresh control plane each)

@@ -10,42 +10,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use serde_json::Value;
-
-use crate::kubestellar::{BindingSpec, DownsyncModulation, ObjectReference, WorkStatus};
-
-/// Identifies a workload object in the WDS. The API version is not part of
-/// the identity: a Binding and a WorkStatus may name different versions of
-/// the same object.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ObjectKey {
-    pub group: String,
-    pub resource: String,
-    /// Empty for a cluster-scoped object.
-    pub namespace: String,
-    pub name: String,
-}
-
-impl std::fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let group = if self.group.is_empty() {
-            "core"
-        } else {
-            &self.group
-        };
-        match self.namespace.as_str() {
-            "" => write!(f, "{}.{group} {}", self.resource, self.name),
-            ns => write!(f, "{}.{group} {ns}/{}", self.resource, self.name),
-        }
-    }
-}
-
-/// Identifies a WorkStatus: its WEC (namespace in the ITS) and name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ReportId {
-    pub wec: String,
-    pub name: String,
-}
+use crate::kubestellar::{
+    BindingSpec, DownsyncModulation, ObjectReference, ReportedJson, StatusText, WorkStatus,
+};
 
 /// The routing facts of one object: the OR-ed flags and, per flag, the union
 /// of the destinations of the Bindings whose clause for the object sets it.
@@ -83,13 +50,14 @@ impl ObjectFacts {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
     pub id: ReportId,
-    /// The object's status in the WEC; `None` until the agent has copied it.
-    pub status: Option<Arc<Value>>,
+    /// The object's status in the WEC, as the JSON text the ITS sent; `None`
+    /// until the agent has copied it.
+    pub status: Option<StatusText>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Clause {
-    version: String,
+    version: Arc<str>,
     singleton: bool,
     multi_wec: bool,
     /// The StatusCollectors this clause names, as written.
@@ -103,20 +71,20 @@ struct BindingFacts {
 }
 
 impl BindingFacts {
-    fn from_spec(spec: &BindingSpec) -> Self {
+    fn from_spec(spec: &BindingSpec, index: &mut Index) -> Self {
         let mut clauses = HashMap::new();
         // Several entries of one Binding for one object (a duplicate) OR
         // their flags, as entries of several Bindings do; the first names
         // the version.
         let mut add = |object: &ObjectReference, namespace: &str, m: &DownsyncModulation| {
-            let key = ObjectKey {
-                group: object.group.clone(),
-                resource: object.resource.clone(),
-                namespace: namespace.to_string(),
-                name: object.name.clone(),
-            };
+            let key = index.canonical(ObjectKey::new(
+                object.group.clone(),
+                object.resource.clone(),
+                namespace.to_string(),
+                object.name.clone(),
+            ));
             let clause = clauses.entry(key).or_insert_with(|| Clause {
-                version: object.version.clone(),
+                version: index.strings.intern(&object.version),
                 singleton: false,
                 multi_wec: false,
                 collectors: Vec::new(),
@@ -158,25 +126,53 @@ impl BindingFacts {
 #[derive(Clone, Debug, PartialEq)]
 struct ReportFacts {
     object: ObjectKey,
-    version: String,
-    status: Option<Arc<Value>>,
+    version: Arc<str>,
+    status: Option<StatusText>,
     /// `statusDetails.lastCurrencyUpdateTime`, for StatusCollectors.
-    updated: Option<String>,
+    updated: Option<Box<str>>,
 }
 
 /// The index of Bindings and WorkStatuses, by workload object.
+///
+/// Sized for 100,000 objects: every key is a shared handle and the index
+/// gives out the one it holds ([`Index::canonical`]), the per-object lists
+/// of Bindings and reports are small sorted vectors (one or two entries, where
+/// a `BTreeSet` would allocate a node of eleven), WEC names and versions are
+/// held once, and statuses stay text.
 #[derive(Debug, Default)]
 pub struct Index {
-    bindings: HashMap<String, BindingFacts>,
-    bindings_by_object: HashMap<ObjectKey, BTreeSet<String>>,
+    bindings: HashMap<Arc<str>, BindingFacts>,
+    /// The names of the Bindings with a clause for each object, sorted.
+    bindings_by_object: HashMap<ObjectKey, Vec<Arc<str>>>,
     reports: HashMap<ReportId, ReportFacts>,
-    reports_by_object: HashMap<ObjectKey, BTreeSet<ReportId>>,
+    /// The reports on each object, sorted.
+    reports_by_object: HashMap<ObjectKey, Vec<ReportId>>,
+    strings: Interner,
+}
+
+/// Inserts into a sorted vector, keeping it sorted and without duplicates.
+fn insert_sorted<T: Ord>(list: &mut Vec<T>, item: T) {
+    if let Err(at) = list.binary_search(&item) {
+        list.insert(at, item);
+    }
+}
+
+/// Removes from a sorted vector; whether it is empty after.
+fn remove_sorted<T: Ord + ?Sized, U: Ord + std::borrow::Borrow<T>>(
+    list: &mut Vec<U>,
+    item: &T,
+) -> bool {
+    if let Ok(at) = list.binary_search_by(|x| x.borrow().cmp(item)) {
+        list.remove(at);
+    }
+    list.is_empty()
 }
 
 impl Index {
     /// Records a Binding (new or changed); returns the objects to re-queue.
     pub fn apply_binding(&mut self, name: &str, spec: &BindingSpec) -> BTreeSet<ObjectKey> {
-        self.replace_binding(name, Some(BindingFacts::from_spec(spec)))
+        let facts = BindingFacts::from_spec(spec, self);
+        self.replace_binding(name, Some(facts))
     }
 
     /// Forgets a Binding; returns the objects to re-queue.
@@ -185,8 +181,12 @@ impl Index {
     }
 
     fn replace_binding(&mut self, name: &str, new: Option<BindingFacts>) -> BTreeSet<ObjectKey> {
+        let shared: Arc<str> = match self.bindings.get_key_value(name) {
+            Some((known, _)) => known.clone(),
+            None => name.into(),
+        };
         let old = match &new {
-            Some(facts) => self.bindings.insert(name.to_string(), facts.clone()),
+            Some(facts) => self.bindings.insert(shared.clone(), facts.clone()),
             None => self.bindings.remove(name),
         };
         let old = old.unwrap_or_default();
@@ -200,42 +200,47 @@ impl Index {
             }
             if !new.clauses.contains_key(key)
                 && let Some(names) = self.bindings_by_object.get_mut(key)
+                && remove_sorted(names, name)
             {
-                names.remove(name);
-                if names.is_empty() {
-                    self.bindings_by_object.remove(key);
-                }
+                self.bindings_by_object.remove(key);
             }
         }
         for key in new.clauses.keys() {
-            self.bindings_by_object
+            let names = self
+                .bindings_by_object
                 .entry(key.clone())
-                .or_default()
-                .insert(name.to_string());
+                .or_insert_with(|| Vec::with_capacity(1));
+            insert_sorted(names, shared.clone());
         }
         affected
     }
 
     /// Records a WorkStatus (new or changed); returns the objects to re-queue.
-    pub fn apply_report(&mut self, ws: &WorkStatus) -> BTreeSet<ObjectKey> {
+    pub fn apply_report<S: ReportedJson>(&mut self, ws: &WorkStatus<S>) -> BTreeSet<ObjectKey> {
         let Some(id) = report_id(ws) else {
             return BTreeSet::new();
         };
+        // The id this index holds already, if any: one allocation per report.
+        let id = match self.reports.get_key_value(&id) {
+            Some((known, _)) => known.clone(),
+            None => id,
+        };
         let source = &ws.spec.source_ref;
         let facts = ReportFacts {
-            object: ObjectKey {
-                group: source.group.clone(),
-                resource: source.resource.clone(),
-                namespace: source.namespace.clone(),
-                name: source.name.clone(),
-            },
-            version: source.version.clone(),
-            status: ws.status.clone().map(Arc::new),
+            object: self.canonical(ObjectKey::new(
+                source.group.clone(),
+                source.resource.clone(),
+                source.namespace.clone(),
+                source.name.clone(),
+            )),
+            version: self.strings.intern(&source.version),
+            status: ws.status.as_ref().map(ReportedJson::status_text),
             updated: ws
                 .status_details
                 .as_ref()
-                .map(|d| d.last_currency_update_time.clone())
-                .filter(|t| !t.is_empty()),
+                .map(|d| d.last_currency_update_time.as_str())
+                .filter(|t| !t.is_empty())
+                .map(Box::from),
         };
         self.replace_report(id, Some(facts))
     }
@@ -255,27 +260,43 @@ impl Index {
         }
         let mut affected = BTreeSet::new();
         if let Some(old) = old {
-            if let Some(ids) = self.reports_by_object.get_mut(&old.object) {
-                ids.remove(&id);
-                if ids.is_empty() {
-                    self.reports_by_object.remove(&old.object);
-                }
+            if let Some(ids) = self.reports_by_object.get_mut(&old.object)
+                && remove_sorted(ids, &id)
+            {
+                self.reports_by_object.remove(&old.object);
             }
             affected.insert(old.object);
         }
         if let Some(new) = new {
-            self.reports_by_object
+            let ids = self
+                .reports_by_object
                 .entry(new.object.clone())
-                .or_default()
-                .insert(id);
+                .or_insert_with(|| Vec::with_capacity(1));
+            insert_sorted(ids, id);
             affected.insert(new.object);
         }
         affected
     }
 
+    /// The key this index holds for the object, if it tracks it, else `key`
+    /// itself: so that the index, the queue and the object cache share one.
+    pub fn canonical(&self, key: ObjectKey) -> ObjectKey {
+        self.tracked(&key).unwrap_or(key)
+    }
+
+    /// The key this index holds for the object, if some Binding or
+    /// WorkStatus names it.
+    pub fn tracked(&self, key: &ObjectKey) -> Option<ObjectKey> {
+        self.bindings_by_object
+            .get_key_value(key)
+            .map(|(k, _)| k)
+            .or_else(|| self.reports_by_object.get_key_value(key).map(|(k, _)| k))
+            .cloned()
+    }
+
     /// The names of every Binding in the index.
     pub fn binding_names(&self) -> Vec<String> {
-        self.bindings.keys().cloned().collect()
+        self.bindings.keys().map(|n| n.to_string()).collect()
     }
 
     /// The ids of every WorkStatus in the index.
@@ -291,7 +312,7 @@ impl Index {
             let clause = &binding.clauses[key];
             routing
                 .version
-                .get_or_insert_with(|| clause.version.clone());
+                .get_or_insert_with(|| clause.version.to_string());
             if clause.singleton {
                 routing.want_singleton = true;
                 routing
@@ -309,8 +330,8 @@ impl Index {
             routing.version = self
                 .reports_by_object
                 .get(key)
-                .and_then(|ids| ids.iter().next())
-                .map(|id| self.reports[id].version.clone());
+                .and_then(|ids| ids.first())
+                .map(|id| self.reports[id].version.to_string());
         }
         routing
     }
@@ -356,18 +377,29 @@ impl Index {
         self.bindings
             .values()
             .flat_map(|b| b.clauses.iter())
-            .map(|(key, c)| (key.group.clone(), c.version.clone(), key.resource.clone()))
+            .map(|(key, c)| {
+                (
+                    key.group.clone(),
+                    c.version.to_string(),
+                    key.resource.clone(),
+                )
+            })
             .collect()
     }
 }
 
 /// The id of a WorkStatus, if it has a namespace (its WEC) and a name.
-pub fn report_id(ws: &WorkStatus) -> Option<ReportId> {
-    Some(ReportId {
-        wec: ws.metadata.namespace.clone()?,
-        name: ws.metadata.name.clone()?,
-    })
+pub fn report_id<S>(ws: &WorkStatus<S>) -> Option<ReportId> {
+    Some(ReportId::new(
+        ws.metadata.namespace.clone()?,
+        ws.metadata.name.clone()?,
+    ))
 }
+
+#[path = "index_keys.rs"]
+mod keys;
+use keys::Interner;
+pub use keys::{ObjectId, ObjectKey, ReportId, ReportName};
 
 #[path = "index_collectors.rs"]
 mod collectors;

@@ -20,7 +20,9 @@ pub struct CollectorClause {
     pub collectors: Vec<String>,
 }
 
-/// One WorkStatus's report, with the time the WEC last returned it.
+/// One WorkStatus's report, with the time the WEC last returned it. A status
+/// too deep for the host to read (see [`crate::kubestellar::StatusText`])
+/// counts as not returned: a StatusCollector evaluates a tree.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Returned {
     pub id: ReportId,
@@ -52,7 +54,7 @@ impl Index {
             .filter_map(|name| {
                 let (collectors, destinations) = self.bindings[name].collector_contribution(key)?;
                 Some(CollectorClause {
-                    binding: name.clone(),
+                    binding: name.to_string(),
                     destinations: destinations.clone(),
                     collectors: collectors.to_vec(),
                 })
@@ -96,8 +98,12 @@ impl Index {
                 let facts = &self.reports[id];
                 Returned {
                     id: id.clone(),
-                    status: facts.status.clone(),
-                    updated: facts.updated.clone(),
+                    status: facts
+                        .status
+                        .as_ref()
+                        .and_then(|text| text.parse().ok())
+                        .map(Arc::new),
+                    updated: facts.updated.as_deref().map(String::from),
                 }
             })
             .collect()
@@ -122,12 +128,12 @@ mod tests {
     }
 
     fn web() -> ObjectKey {
-        ObjectKey {
-            group: "apps".into(),
-            resource: "deployments".into(),
-            namespace: "ns".into(),
-            name: "web".into(),
-        }
+        ObjectKey::new(
+            "apps".into(),
+            "deployments".into(),
+            "ns".into(),
+            "web".into(),
+        )
     }
 
     #[test]

@@ -24,12 +24,12 @@ fn object(i: usize) -> ObjectKey {
         2 => ("", "namespaces", ""),
         _ => ("apps", "statefulsets", "ns"),
     };
-    ObjectKey {
-        group: group.into(),
-        resource: resource.into(),
-        namespace: namespace.into(),
-        name: format!("o{}", i % 2),
-    }
+    ObjectKey::new(
+        group.into(),
+        resource.into(),
+        namespace.into(),
+        format!("o{}", i % 2),
+    )
 }
 
 fn reference(key: &ObjectKey, version: &str) -> ObjectReference {
@@ -190,7 +190,7 @@ proptest! {
                 }
                 Event::DeleteReport { wec, name } => {
                     reports.remove(&(*wec, *name));
-                    index.delete_report(&ReportId { wec: WECS[*wec].into(), name: format!("ws{name}") })
+                    index.delete_report(&ReportId::new(WECS[*wec].into(), format!("ws{name}")))
                 }
             };
             let after = decisive(&all_facts(&index));

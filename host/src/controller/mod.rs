@@ -17,6 +17,7 @@ pub mod executing_count;
 pub mod index;
 pub mod metrics;
 pub mod normalise;
+pub mod object_cache;
 pub mod own_writes;
 pub mod preflight;
 pub mod queue;

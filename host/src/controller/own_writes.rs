@@ -23,7 +23,9 @@ const KEPT: usize = 8;
 /// The resourceVersions of our own recent writes, per object, newest last.
 #[derive(Debug, Default)]
 pub struct OwnWrites {
-    versions: Mutex<HashMap<ObjectKey, VecDeque<String>>>,
+    /// Boxed: 16 bytes a version, not 24, for each of up to `KEPT` writes
+    /// of every object written.
+    versions: Mutex<HashMap<ObjectKey, VecDeque<Box<str>>>>,
 }
 
 impl OwnWrites {
@@ -31,14 +33,14 @@ impl OwnWrites {
     pub fn record(&self, key: &ObjectKey, version: &str) {
         let mut versions = self.versions.lock().expect("own writes lock");
         let list = versions.entry(key.clone()).or_default();
-        if list.back().is_some_and(|last| last == version) {
+        if list.back().is_some_and(|last| **last == *version) {
             // A write the server found to change nothing keeps the version.
             return;
         }
         if list.len() == KEPT {
             list.pop_front();
         }
-        list.push_back(version.to_string());
+        list.push_back(version.into());
     }
 
     /// Whether `version` is an older state of ours than our latest write.
@@ -46,7 +48,7 @@ impl OwnWrites {
         let versions = self.versions.lock().expect("own writes lock");
         versions.get(key).is_some_and(|list| {
             list.iter()
-                .position(|v| v == version)
+                .position(|v| **v == *version)
                 .is_some_and(|i| i + 1 < list.len())
         })
     }
@@ -65,12 +67,12 @@ mod tests {
     use super::*;
 
     fn key(name: &str) -> ObjectKey {
-        ObjectKey {
-            group: "apps".into(),
-            resource: "deployments".into(),
-            namespace: "default".into(),
-            name: name.into(),
-        }
+        ObjectKey::new(
+            "apps".into(),
+            "deployments".into(),
+            "default".into(),
+            name.into(),
+        )
     }
 
     #[test]

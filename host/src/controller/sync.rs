@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::executing_count::executing_count;
 use super::index::{ObjectFacts, ObjectKey, Report};
 use super::workload::{Desired, StatusLabel, Workload, WorkloadObjects};
-use crate::kubestellar::carries_our_label;
+use crate::kubestellar::{StatusText, carries_our_label};
 use crate::policy::{Decision, PolicyError, PolicyInstance, ReportedStatus, Request, WorkloadRef};
 
 /// What a reconcile did, for logs, metrics and tests.
@@ -27,6 +27,9 @@ pub enum Outcome {
     Written,
     /// The policy refused to aggregate; an Event says why.
     AggregateRefused,
+    /// The one report to copy cannot be read (nested too deep); an Event
+    /// says why, and the object's status is left as it is.
+    ReportRefused,
 }
 
 /// Why a reconcile failed; it is retried.
@@ -84,10 +87,7 @@ pub async fn handle_singleton_state<W: WorkloadObjects>(
     let reports = facts.reports_from(&wecs);
     match (wecs.len(), reports.as_slice()) {
         (1, [report]) => match &report.status {
-            Some(status) => {
-                let status = status.as_ref().clone();
-                write(wds, facts, object, status, StatusLabel::Singleton).await
-            }
+            Some(status) => copy_singleton(wds, facts, object, &report.id.wec, status).await,
             None => Ok(Outcome::Unchanged),
         },
         _ => write_desired(wds, facts, object, Desired::cleared()).await,
@@ -104,17 +104,14 @@ pub async fn handle_multi_wec_state<W: WorkloadObjects>(
     object_ref: &WorkloadRef,
     wecs: &[String],
 ) -> Result<Outcome, SyncError<W::Error>> {
-    let reported: Vec<(String, std::sync::Arc<Value>)> = facts
+    let reported: Vec<(String, StatusText)> = facts
         .reports_from(wecs)
         .into_iter()
-        .filter_map(|Report { id, status }| status.map(|s| (id.wec, s)))
+        .filter_map(|Report { id, status }| status.map(|s| (id.wec.clone(), s)))
         .collect();
     match reported.as_slice() {
         [] => write_desired(wds, facts, object, Desired::cleared()).await,
-        [(_, status)] => {
-            let status = status.as_ref().clone();
-            write(wds, facts, object, status, StatusLabel::Singleton).await
-        }
+        [(wec, status)] => copy_singleton(wds, facts, object, wec, status).await,
         _ => {
             let statuses: Vec<ReportedStatus> = reported
                 .iter()
@@ -133,6 +130,27 @@ pub async fn handle_multi_wec_state<W: WorkloadObjects>(
                     Ok(Outcome::AggregateRefused)
                 }
             }
+        }
+    }
+}
+
+/// Writes one WEC's reported status as the object's, unless the host cannot
+/// read it: then nothing changes on the object but a warning Event, and a
+/// new report re-queues it.
+async fn copy_singleton<W: WorkloadObjects>(
+    wds: &W,
+    facts: &ObjectFacts,
+    object: &Workload,
+    wec: &str,
+    status: &StatusText,
+) -> Result<Outcome, SyncError<W::Error>> {
+    match status.parse() {
+        Ok(status) => write(wds, facts, object, status, StatusLabel::Singleton).await,
+        Err(refusal) => {
+            let note = format!("the status reported by WEC {wec} was not copied: {refusal}");
+            tracing::warn!(object = %object.key, %wec, error = %refusal, "refusing a reported status");
+            wds.warn(object, "ReportUnreadable", note).await;
+            Ok(Outcome::ReportRefused)
         }
     }
 }

@@ -69,16 +69,16 @@ impl WorkloadObjects for FakeWds {
 }
 
 fn key(group: &str, resource: &str, name: &str) -> ObjectKey {
-    ObjectKey {
-        group: group.into(),
-        resource: resource.into(),
-        namespace: if resource == "namespaces" {
+    ObjectKey::new(
+        group.into(),
+        resource.into(),
+        if resource == "namespaces" {
             "".into()
         } else {
             "default".into()
         },
-        name: name.into(),
-    }
+        name.into(),
+    )
 }
 
 fn web() -> ObjectKey {
@@ -199,6 +199,28 @@ async fn singleton_copies_the_one_report_then_writes_nothing_more() {
     assert_eq!(object.labels[EXECUTING_COUNT_LABEL], "1");
     assert_eq!(world.sync(&web()).await, Outcome::Unchanged);
     assert_eq!(world.writes(), 1);
+}
+
+#[tokio::test]
+async fn a_report_too_deep_to_copy_is_refused_with_an_event_and_changes_nothing() {
+    let mut world = World::new();
+    world.bind("b", &web(), &["wec1"], true, false);
+    world.report("wec1", "ws", &web(), Some(json!({"ready": 1})));
+    assert_eq!(world.sync(&web()).await, Outcome::Written);
+    let mut deep = json!({"leaf": 1});
+    for _ in 0..200 {
+        deep = json!({ "a": deep });
+    }
+    world.report("wec1", "ws", &web(), Some(deep));
+    assert_eq!(world.sync(&web()).await, Outcome::ReportRefused);
+    assert_eq!(world.object(&web()).status, json!({"ready": 1}));
+    assert_eq!(world.writes(), 1);
+    let warnings = world.wds.warnings.lock().unwrap().clone();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("ReportUnreadable: the status reported by WEC wec1 was not copied: the status is nested 201 levels deep"),
+        "{warnings:?}"
+    );
 }
 
 #[tokio::test]

@@ -16,14 +16,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event};
 use tokio::task::AbortHandle;
 
 use super::Context;
 use super::index::{ObjectKey, report_id};
-use crate::kubestellar::{Binding, ORIGIN_WDS_LABEL, WorkStatus, carries_our_label};
+use super::object_cache::WorkloadObject;
+use crate::kubestellar::{Binding, ORIGIN_WDS_LABEL, RawWorkStatus, carries_our_label};
 
 /// Watches Bindings for ever.
 pub async fn bindings(ctx: Arc<Context>) {
@@ -64,9 +65,11 @@ pub async fn bindings(ctx: Arc<Context>) {
     }
 }
 
-/// Watches the WorkStatuses of this WDS for ever.
+/// Watches the WorkStatuses of this WDS for ever. Their statuses are read as
+/// raw text ([`RawWorkStatus`]), so one nested deeper than serde_json's
+/// recursion limit cannot fail the whole list.
 pub async fn work_statuses(ctx: Arc<Context>) {
-    let api: Api<WorkStatus> = Api::all(ctx.its.clone());
+    let api: Api<RawWorkStatus> = Api::all(ctx.its.clone());
     let mut relist = Relist::default();
     let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
     let mut backoff = WatchBackoff::default();
@@ -160,12 +163,14 @@ async fn workloads(ctx: Arc<Context>, (group, version, resource): (String, Strin
             }
         }
     };
-    let api: Api<DynamicObject> = Api::all_with(ctx.wds.client().clone(), &info.api);
-    let key_of = |o: &DynamicObject| ObjectKey {
-        group: group.clone(),
-        resource: resource.clone(),
-        namespace: o.metadata.namespace.clone().unwrap_or_default(),
-        name: o.metadata.name.clone().unwrap_or_default(),
+    let api: Api<WorkloadObject> = Api::all_with(ctx.wds.client().clone(), &info.api);
+    let key_of = |o: &WorkloadObject| {
+        ObjectKey::new(
+            group.clone(),
+            resource.clone(),
+            o.metadata.namespace.clone().unwrap_or_default(),
+            o.metadata.name.clone().unwrap_or_default(),
+        )
     };
     let mut relist = Relist::default();
     let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
@@ -178,10 +183,14 @@ async fn workloads(ctx: Arc<Context>, (group, version, resource): (String, Strin
                 let key = key_of(&o);
                 let labels = o.metadata.labels.as_ref();
                 let labelled = labels.is_some_and(carries_our_label);
+                // The index's own key when it tracks the object: one key,
+                // shared by the index, the queue and the cache.
+                let tracked = ctx.index().tracked(&key);
+                let key = tracked.clone().unwrap_or(key);
                 relist.saw(&key);
                 // Only objects that are ours or that some Binding or WorkStatus
                 // names are kept: the watch sees every object of the resource.
-                if labelled || ctx.index().tracks(&key) {
+                if labelled || tracked.is_some() {
                     // The echo of our own write: the cache holds this very
                     // version already (from the patch response), so the
                     // reconcile that wrote it has seen it.
@@ -295,7 +304,7 @@ impl<K: Clone + Eq + std::hash::Hash> Relist<K> {
 }
 
 impl Context {
-    fn is_ours(&self, ws: &WorkStatus) -> bool {
+    fn is_ours(&self, ws: &RawWorkStatus) -> bool {
         let labels = ws.metadata.labels.as_ref();
         labels
             .and_then(|l| l.get(ORIGIN_WDS_LABEL))

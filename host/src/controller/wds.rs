@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use super::index::ObjectKey;
 use super::metrics::Metrics;
 use super::normalise::{ServerForms, equal_but_for_zero_values};
+use super::object_cache::{CachedObject, WorkloadObject, status_of};
 use super::own_writes::OwnWrites;
 use super::workload::{Desired, StatusLabel, Workload, WorkloadObjects};
 use crate::kubestellar::{EXECUTING_COUNT_LABEL, MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL};
@@ -62,6 +63,11 @@ pub enum WdsError {
     },
     #[error("{action} {key}: no answer from the WDS within {REQUEST_TIMEOUT:?}")]
     Timeout { action: &'static str, key: String },
+    #[error("the status stored on {key} cannot be read: {source}")]
+    UnreadableStatus {
+        key: String,
+        source: crate::kubestellar::UnreadableStatus,
+    },
 }
 
 impl WdsError {
@@ -70,7 +76,7 @@ impl WdsError {
     pub fn is_transient(&self) -> bool {
         match self {
             WdsError::Timeout { .. } => true,
-            WdsError::UnknownResource { .. } => false,
+            WdsError::UnknownResource { .. } | WdsError::UnreadableStatus { .. } => false,
             WdsError::Discovery { source, .. } | WdsError::Api { source, .. } => transient(source),
         }
     }
@@ -119,7 +125,7 @@ pub struct Wds {
     client: Client,
     resources: tokio::sync::Mutex<HashMap<(String, String, String), ResourceInfo>>,
     /// The latest copy of each watched object, fed by the workload watches.
-    cache: RwLock<HashMap<ObjectKey, Arc<DynamicObject>>>,
+    cache: RwLock<HashMap<ObjectKey, Arc<CachedObject>>>,
     /// What the server stored for the last status written to each object.
     forms: ServerForms,
     /// The resourceVersions our writes produced, to ignore stale echoes.
@@ -202,23 +208,19 @@ impl Wds {
     }
 
     /// Records the latest copy of an object (from a watch or a write), keeping
-    /// only what a reconcile reads: metadata without managedFields, and the
-    /// status. The watch event of a state that a later write of ours has
-    /// replaced is ignored (see `own_writes`).
-    pub fn cache_object(&self, key: ObjectKey, mut object: DynamicObject) {
+    /// only what a reconcile reads (see `object_cache`). The watch event of a
+    /// state that a later write of ours has replaced is ignored (see
+    /// `own_writes`).
+    pub fn cache_object(&self, key: ObjectKey, object: WorkloadObject) {
         if let Some(version) = object.metadata.resource_version.as_deref()
             && self.own_writes.is_superseded(&key, version)
         {
             return;
         }
-        object.metadata.managed_fields = None;
-        if let Some(fields) = object.data.as_object_mut() {
-            fields.retain(|name, _| name == "status");
-        }
         self.cache
             .write()
             .expect("cache lock")
-            .insert(key, Arc::new(object));
+            .insert(key, Arc::new(object.into()));
     }
 
     /// The resourceVersion of the cached copy of an object.
@@ -226,7 +228,7 @@ impl Wds {
         let cache = self.cache.read().expect("cache lock");
         cache
             .get(key)
-            .and_then(|o| o.metadata.resource_version.clone())
+            .and_then(|o| o.resource_version.as_deref().map(String::from))
     }
 
     /// Forgets an object, from a watch.
@@ -252,7 +254,7 @@ impl Wds {
         self.own_writes.retain(kept);
     }
 
-    fn api(&self, info: &ResourceInfo, key: &ObjectKey) -> Api<DynamicObject> {
+    fn api(&self, info: &ResourceInfo, key: &ObjectKey) -> Api<WorkloadObject> {
         if info.namespaced {
             Api::namespaced_with(self.client.clone(), &key.namespace, &info.api)
         } else {
@@ -318,7 +320,10 @@ impl Wds {
                 return Err(error);
             }
         };
-        let stored = status_of(&updated);
+        let stored = status_of(&updated).map_err(|source| WdsError::UnreadableStatus {
+            key: object.key.to_string(),
+            source,
+        })?;
         if !dry_run {
             self.metrics.count_write(status);
             if let Some(version) = updated.metadata.resource_version.as_deref() {
@@ -377,18 +382,22 @@ impl WorkloadObjects for Wds {
             Some(object) => object,
             // Not (yet) seen by a watch: read it once.
             None => match bounded("read", key, self.api(&info, key).get_opt(&key.name)).await? {
-                Some(object) => Arc::new(object),
+                Some(object) => Arc::new(CachedObject::from(object)),
                 None => return Ok(None),
             },
         };
-        let meta = object.meta();
-        let status = status_of(&object);
+        let status = object
+            .status()
+            .map_err(|source| WdsError::UnreadableStatus {
+                key: key.to_string(),
+                source,
+            })?;
         Ok(Some(Workload {
             key: key.clone(),
             version: version.to_string(),
             kind: info.api.kind.clone(),
-            labels: meta.labels.clone().unwrap_or_default(),
-            annotations: meta.annotations.clone().unwrap_or_default(),
+            labels: object.labels(),
+            annotations: object.annotations(),
             status,
         }))
     }
@@ -450,7 +459,7 @@ impl WorkloadObjects for Wds {
             reference.metadata.namespace = Some(object.key.namespace.clone());
         }
         if let Some(cached) = self.cache.read().expect("cache lock").get(&object.key) {
-            reference.metadata.uid = cached.metadata.uid.clone();
+            reference.metadata.uid = cached.uid.as_deref().map(String::from);
         }
         let event = Event {
             type_: EventType::Warning,
@@ -466,14 +475,6 @@ impl WorkloadObjects for Wds {
         {
             tracing::warn!(object = %object.key, error = %e, "cannot record an Event");
         }
-    }
-}
-
-/// An object's `.status`, absent or null read as `{}`.
-fn status_of(object: &DynamicObject) -> Value {
-    match object.data.get("status") {
-        None | Some(Value::Null) => json!({}),
-        Some(status) => status.clone(),
     }
 }
 

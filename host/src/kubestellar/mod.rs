@@ -10,8 +10,14 @@
 /// only the metadata is read): the group and version are KubeStellar's, the
 /// rest is given.
 macro_rules! kubestellar_resource {
-    ($ty:ty, kind: $kind:literal, plural: $plural:literal, scope: $scope:ty) => {
-        impl kube::Resource for $ty {
+    ($ty:ident, kind: $kind:literal, plural: $plural:literal, scope: $scope:ty) => {
+        kubestellar_resource!(@impl [] $ty, $kind, $plural, $scope);
+    };
+    ($ty:ident<$param:ident>, kind: $kind:literal, plural: $plural:literal, scope: $scope:ty) => {
+        kubestellar_resource!(@impl [$param] $ty<$param>, $kind, $plural, $scope);
+    };
+    (@impl [$($param:ident)?] $ty:ty, $kind:literal, $plural:literal, $scope:ty) => {
+        impl<$($param)?> kube::Resource for $ty {
             type DynamicType = ();
             type Scope = $scope;
 
@@ -59,7 +65,10 @@ pub use statuscollector::{
     DEFAULT_LIMIT, NamedAggregator, NamedExpression, StatusCollector, StatusCollectorSpec,
     StatusCollectorStatus,
 };
-pub use workstatus::{SourceRef, StatusDetails, WorkStatus, WorkStatusSpec};
+pub use workstatus::{
+    MAX_STATUS_DEPTH, RawWorkStatus, ReportedJson, SourceRef, StatusDetails, StatusText,
+    UnreadableStatus, WorkStatus, WorkStatusSpec,
+};
 
 /// The API group of KubeStellar's control objects.
 pub const GROUP: &str = "control.kubestellar.io";

@@ -192,12 +192,12 @@ fn id_of(cs: &CombinedStatus) -> (String, String) {
 /// The object a CombinedStatus is about, from its labels.
 pub fn subject_of(cs: &CombinedStatus) -> Option<ObjectKey> {
     let labels = cs.metadata.labels.as_ref()?;
-    Some(ObjectKey {
-        group: labels.get(API_GROUP_LABEL)?.clone(),
-        resource: labels.get(RESOURCE_LABEL)?.clone(),
-        namespace: labels.get(NAMESPACE_LABEL)?.clone(),
-        name: labels.get(NAME_LABEL)?.clone(),
-    })
+    Some(ObjectKey::new(
+        labels.get(API_GROUP_LABEL)?.clone(),
+        labels.get(RESOURCE_LABEL)?.clone(),
+        labels.get(NAMESPACE_LABEL)?.clone(),
+        labels.get(NAME_LABEL)?.clone(),
+    ))
 }
 
 impl CombinedStatuses {
@@ -326,12 +326,12 @@ mod tests {
     }
 
     fn cs(rows: Vec<StatusCombinationRow>) -> CombinedStatus {
-        let key = ObjectKey {
-            group: "apps".into(),
-            resource: "deployments".into(),
-            namespace: "ns".into(),
-            name: "web".into(),
-        };
+        let key = ObjectKey::new(
+            "apps".into(),
+            "deployments".into(),
+            "ns".into(),
+            "web".into(),
+        );
         let object = Object {
             json: Json::Null,
             api_version: "apps/v1".into(),
@@ -374,12 +374,7 @@ mod tests {
 
     #[test]
     fn cluster_scoped_objects_report_in_kubestellar_report() {
-        let key = ObjectKey {
-            group: "".into(),
-            resource: "namespaces".into(),
-            namespace: "".into(),
-            name: "n".into(),
-        };
+        let key = ObjectKey::new("".into(), "namespaces".into(), "".into(), "n".into());
         assert_eq!(namespace_of(&key), REPORT_NAMESPACE);
     }
 }
