@@ -7,6 +7,8 @@
 //!     cargo xtask build-policies
 //!     cargo bench -p status-router --bench languages
 //!
+//! (`STATUS_ROUTER_POLICY_DIR=DIR` reads the components from DIR instead.)
+//!
 //! Medians, since the machine may be shared: a run on a busy host shows it in
 //! the spread, which is printed too (p10-p90).
 
@@ -23,7 +25,11 @@ const CALLS: usize = 20_000;
 const INSTANTIATIONS: usize = 200;
 const SWAPS: usize = 5;
 
+/// `$STATUS_ROUTER_POLICY_DIR`, else `cargo xtask build-policies`' output dir.
 fn policies_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STATUS_ROUTER_POLICY_DIR") {
+        return PathBuf::from(dir);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));

@@ -261,10 +261,29 @@ pub fn build_standalone_crate(dir: &Path) -> Result<Vec<u8>, BuildError> {
 pub fn componentize(core_module: &Path) -> Result<Vec<u8>, BuildError> {
     let bytes = fs::read(core_module)
         .map_err(|e| BuildError(format!("read core module {core_module:?}: {e}")))?;
-    wit_component::ComponentEncoder::default()
+    let component = wit_component::ComponentEncoder::default()
         .module(&bytes)
         .and_then(|encoder| encoder.validate(true).encode())
-        .map_err(|e| BuildError(format!("turn {core_module:?} into a component: {e:#}")))
+        .map_err(|e| BuildError(format!("turn {core_module:?} into a component: {e:#}")))?;
+    // The strip drops rustc's own producers field; `policy check` names the language.
+    name_toolchain(&component, "Rust", None)
+}
+
+/// Adds `language: LANGUAGE` (and `processed-by: TOOL VERSION`) to the
+/// component's producers section, which `status-router policy check` prints.
+pub fn name_toolchain(
+    component: &[u8],
+    language: &str,
+    tool: Option<(&str, &str)>,
+) -> Result<Vec<u8>, BuildError> {
+    let mut producers = wasm_metadata::Producers::empty();
+    producers.add("language", language, "");
+    if let Some((tool, version)) = tool {
+        producers.add("processed-by", tool, version);
+    }
+    producers
+        .add_to_wasm(component)
+        .map_err(|e| BuildError(format!("name the toolchain in the component: {e:#}")))
 }
 
 /// Wraps a core module written by hand, which exports the functions of the

@@ -185,10 +185,7 @@ impl PolicyInstance {
         match f(&mut live.store, &live.bindings) {
             Ok(value) => {
                 live.calls += 1;
-                let limits = engine.limits;
-                let (num, den) = RECYCLE_AT;
-                let near_cap = live.store.data().limiter.used > limits.memory / den * num;
-                if near_cap || live.calls >= limits.recycle_after_calls {
+                if worn_out(live.store.data().limiter.used, live.calls, engine.limits) {
                     self.live = None;
                     self.recycled += 1;
                 }
@@ -228,6 +225,15 @@ impl PolicyInstance {
     }
 }
 
+/// Whether a healthy instance that has served `calls` calls and holds `used`
+/// bytes of linear memory is replaced before the next call: after
+/// [`Limits::recycle_after_calls`](super::Limits) calls, or once its memory is
+/// past [`RECYCLE_AT`] of the cap, so that it never reaches the cap mid-call.
+fn worn_out(used: usize, calls: u64, limits: super::Limits) -> bool {
+    let (num, den) = RECYCLE_AT;
+    used > limits.memory / den * num || calls >= limits.recycle_after_calls
+}
+
 fn classify(
     call: &'static str,
     err: wasmtime::Error,
@@ -257,5 +263,100 @@ fn truncate(s: &str) -> String {
     match s.char_indices().nth(MAX) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{DEFAULT_POLICY, Limits, ObjectDoc, PolicyEngine, RequestDoc};
+
+    fn request() -> Request {
+        (&RequestDoc::new(ObjectDoc::deployment("default", "web")).singleton(["wec1"])).into()
+    }
+
+    fn instance(limits: Limits) -> PolicyInstance {
+        let engine = PolicyEngine::with_limits(limits).unwrap();
+        PolicyInstance::new(engine.load(DEFAULT_POLICY).unwrap())
+    }
+
+    /// Generous deadline: these tests are about recycling, not time.
+    fn limits() -> Limits {
+        Limits {
+            deadline: std::time::Duration::from_secs(5),
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn an_instance_is_worn_out_after_the_calls_or_past_three_quarters_of_the_cap() {
+        let limits = Limits {
+            memory: 32 << 20,
+            recycle_after_calls: 10,
+            ..limits()
+        };
+        assert!(!worn_out(24 << 20, 9, limits), "exactly 3/4 is not past it");
+        assert!(worn_out((24 << 20) + 1, 1, limits));
+        assert!(worn_out(1 << 20, 10, limits));
+        assert!(!worn_out(1 << 20, 9, limits));
+    }
+
+    #[test]
+    fn the_memory_cap_counts_growth_and_remembers_a_denial() {
+        let mut cap = MemoryCap {
+            cap: 4 << 20,
+            denied: false,
+            used: 0,
+        };
+        assert!(cap.memory_growing(0, 1 << 20, None).unwrap());
+        assert!(cap.memory_growing(1 << 20, 3 << 20, None).unwrap());
+        assert_eq!(cap.used, 3 << 20);
+        assert!(!cap.denied);
+        assert!(!cap.memory_growing(3 << 20, 5 << 20, None).unwrap());
+        assert!(cap.denied);
+        assert_eq!(cap.used, 3 << 20, "a denied growth is not counted");
+    }
+
+    #[test]
+    fn a_reused_instance_is_replaced_after_the_configured_calls_without_failing_one() {
+        let mut policy = instance(Limits {
+            recycle_after_calls: 3,
+            ..limits()
+        });
+        for _ in 0..10 {
+            assert_eq!(
+                policy.decide(&request()).unwrap(),
+                Decision::Singleton(vec!["wec1".into()])
+            );
+        }
+        // Calls 3, 6 and 9 wore an instance out; the 10th runs on the fourth.
+        assert_eq!(policy.recycled(), 3);
+        assert!(policy.memory_used().is_some());
+    }
+
+    #[test]
+    fn an_instance_past_three_quarters_of_the_cap_is_replaced_after_each_call() {
+        let mut probe = instance(limits());
+        probe.decide(&request()).unwrap();
+        assert_eq!(probe.recycled(), 0, "the default limits leave it alone");
+        let used = probe.memory_used().expect("a live instance");
+        assert!(used > 0);
+        // A cap under which the instance's own memory is already past 3/4.
+        let mut policy = instance(Limits {
+            memory: used * 5 / 4,
+            ..limits()
+        });
+        for _ in 0..4 {
+            assert_eq!(
+                policy.decide(&request()).unwrap(),
+                Decision::Singleton(vec!["wec1".into()])
+            );
+        }
+        assert_eq!(policy.recycled(), 4);
+        assert_eq!(
+            policy.memory_used(),
+            None,
+            "the worn-out instance was dropped"
+        );
     }
 }

@@ -112,16 +112,11 @@ pub fn cached_build(lang: Lang, dir: &Path) -> Result<Vec<u8>, BuildError> {
         return fail(format!("the policy in {}: {e}", dir.display()));
     }
     // The toolchains do not say what they are; `policy check` prints this.
-    let mut producers = wasm_metadata::Producers::empty();
     let (language, tool, version) = match lang {
         Lang::Python => ("Python", "componentize-py", python::COMPONENTIZE_PY),
         Lang::Js => ("JavaScript", "componentize-qjs", js::COMPONENTIZE_QJS),
     };
-    producers.add("language", language, "");
-    producers.add("processed-by", tool, version);
-    let bytes = producers
-        .add_to_wasm(&bytes)
-        .map_err(|e| BuildError(format!("name the toolchain in the component: {e:#}")))?;
+    let bytes = crate::name_toolchain(&bytes, language, Some((tool, version)))?;
     fs::write(&tmp, &bytes).map_err(|e| BuildError(format!("write {tmp:?}: {e}")))?;
     fs::rename(&tmp, &entry).map_err(|e| BuildError(format!("rename into {entry:?}: {e}")))?;
     Ok(bytes)
