@@ -70,6 +70,29 @@ fn python_and_javascript_components_import_nothing_and_name_their_toolchain() {
     }
 }
 
+/// The language builds' guard: a component that imports anything fails the
+/// build, naming each import; one that imports nothing passes.
+#[test]
+fn a_build_that_would_import_anything_fails_listing_the_imports() {
+    let importing = wat::parse_str(
+        r#"(component
+             (import "wasi:cli/environment@0.2.0"
+               (instance (export "get-arguments" (func (result (list string))))))
+             (import "wasi:clocks/wall-clock@0.2.0"
+               (instance (export "now" (func (result u64))))))"#,
+    )
+    .unwrap();
+    let err = xtask::lang::check_no_imports(&importing)
+        .expect_err("a component with imports must fail")
+        .to_string();
+    for import in ["wasi:cli/environment@0.2.0", "wasi:clocks/wall-clock@0.2.0"] {
+        assert!(err.contains(import), "{err}");
+    }
+    assert!(err.contains("must import nothing"), "{err}");
+    xtask::lang::check_no_imports(&std::fs::read(policy_path("default")).unwrap())
+        .expect("the default policy imports nothing");
+}
+
 #[test]
 fn the_embedded_default_policy_is_the_built_one() {
     let built = std::fs::read(policy_path("default")).unwrap();

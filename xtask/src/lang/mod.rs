@@ -236,3 +236,67 @@ pub fn build_policy_dir(dir: &Path, out: &Path) -> Result<(), BuildError> {
     }
     fs::write(out, bytes).map_err(|e| BuildError(format!("write {out:?}: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch directory, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Self {
+            let dir = env::temp_dir().join(format!("xtask-lang-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn the_language_is_told_by_the_file_policy_new_writes() {
+        let dir = Scratch::new("detect");
+        assert_eq!(detect(&dir.0), None);
+        fs::write(dir.0.join("policy.js"), "").unwrap();
+        assert_eq!(detect(&dir.0), Some(Some(Lang::Js)));
+        fs::write(dir.0.join("app.py"), "").unwrap();
+        assert_eq!(detect(&dir.0), Some(Some(Lang::Python)));
+        fs::write(dir.0.join("Cargo.toml"), "").unwrap();
+        assert_eq!(detect(&dir.0), Some(None), "Rust");
+    }
+
+    #[test]
+    fn the_build_cache_key_follows_the_sources_and_ignores_build_leftovers() {
+        let dir = Scratch::new("hash");
+        fs::write(dir.0.join("app.py"), "x = 1\n").unwrap();
+        let first = input_hash(Lang::Python, &dir.0).unwrap();
+        assert_eq!(input_hash(Lang::Python, &dir.0).unwrap(), first);
+        assert_ne!(
+            input_hash(Lang::Js, &dir.0).unwrap(),
+            first,
+            "the recipe counts"
+        );
+        fs::create_dir(dir.0.join("__pycache__")).unwrap();
+        fs::write(dir.0.join("__pycache__/app.pyc"), "junk").unwrap();
+        fs::write(dir.0.join("old.wasm"), "junk").unwrap();
+        assert_eq!(input_hash(Lang::Python, &dir.0).unwrap(), first);
+        fs::write(dir.0.join("app.py"), "x = 2\n").unwrap();
+        assert_ne!(input_hash(Lang::Python, &dir.0).unwrap(), first);
+    }
+
+    #[test]
+    fn a_directory_without_a_policy_is_refused_naming_what_was_expected() {
+        let dir = Scratch::new("empty");
+        let err = build_policy_dir(&dir.0, &dir.0.join("out.wasm"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("holds no policy"), "{err}");
+        assert!(err.contains("app.py (Python)"), "{err}");
+    }
+}
