@@ -145,20 +145,35 @@ pub fn check_no_imports(component: &[u8]) -> Result<(), BuildError> {
     }
 }
 
-/// A hash of the policy's files (`__pycache__` and `node_modules` left out),
-/// the WIT package and the language's recipe.
+/// A hash of what goes into a build: the policy's sources (`.py` files for
+/// Python; `.js`, `.mjs` and `.json` for JavaScript; `__pycache__` and
+/// `node_modules` left out), the WIT package and the language's recipe. Its
+/// README, case file or `.wasm` outputs do not count, so editing them, or
+/// the same skeleton written into another directory, is not a rebuild.
 fn input_hash(lang: Lang, dir: &Path) -> Result<u64, BuildError> {
     let mut hasher = DefaultHasher::new();
-    match lang {
-        Lang::Python => python::RECIPE.hash(&mut hasher),
-        Lang::Js => js::RECIPE.hash(&mut hasher),
-    }
-    hash_tree(&workspace_root().join("wit"), &mut hasher)?;
-    hash_tree(dir, &mut hasher)?;
+    let sources: &[&str] = match lang {
+        Lang::Python => {
+            python::RECIPE.hash(&mut hasher);
+            &["py"]
+        }
+        Lang::Js => {
+            js::RECIPE.hash(&mut hasher);
+            &["js", "mjs", "json"]
+        }
+    };
+    hash_tree(&workspace_root().join("wit"), &["wit"], &mut hasher)?;
+    hash_tree(dir, sources, &mut hasher)?;
     Ok(hasher.finish())
 }
 
-fn hash_tree(dir: &Path, hasher: &mut DefaultHasher) -> Result<(), BuildError> {
+/// Hashes the names and contents of the files under `dir` whose extension is
+/// one of `extensions`, in a fixed order.
+fn hash_tree(
+    dir: &Path,
+    extensions: &[&str],
+    hasher: &mut DefaultHasher,
+) -> Result<(), BuildError> {
     let mut entries: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(|e| BuildError(format!("read {dir:?}: {e}")))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -170,13 +185,19 @@ fn hash_tree(dir: &Path, hasher: &mut DefaultHasher) -> Result<(), BuildError> {
             .unwrap_or_default()
             .to_string_lossy()
             .to_string();
-        if name == "__pycache__" || name == "node_modules" || name.ends_with(".wasm") {
+        if path.is_dir() {
+            if name != "__pycache__" && name != "node_modules" {
+                name.hash(hasher);
+                hash_tree(&path, extensions, hasher)?;
+            }
             continue;
         }
-        name.hash(hasher);
-        if path.is_dir() {
-            hash_tree(&path, hasher)?;
-        } else {
+        let source = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| extensions.contains(&e));
+        if source {
+            name.hash(hasher);
             fs::read(&path)
                 .map_err(|e| BuildError(format!("read {path:?}: {e}")))?
                 .hash(hasher);
@@ -285,7 +306,13 @@ mod tests {
         fs::create_dir(dir.0.join("__pycache__")).unwrap();
         fs::write(dir.0.join("__pycache__/app.pyc"), "junk").unwrap();
         fs::write(dir.0.join("old.wasm"), "junk").unwrap();
+        fs::write(dir.0.join("README.md"), "not built").unwrap();
+        fs::write(dir.0.join("cases.yaml"), "cases: []").unwrap();
         assert_eq!(input_hash(Lang::Python, &dir.0).unwrap(), first);
+        fs::write(dir.0.join("helper.py"), "y = 1\n").unwrap();
+        let with_helper = input_hash(Lang::Python, &dir.0).unwrap();
+        assert_ne!(with_helper, first, "another module of the policy counts");
+        fs::remove_file(dir.0.join("helper.py")).unwrap();
         fs::write(dir.0.join("app.py"), "x = 2\n").unwrap();
         assert_ne!(input_hash(Lang::Python, &dir.0).unwrap(), first);
     }
