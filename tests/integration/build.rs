@@ -14,6 +14,27 @@ fn main() {
         panic!("cannot build the policy components for the tests: {e}");
     }
 
+    // Python and JavaScript policies, and the sandbox probes in each language:
+    // taken from the build cache when their inputs are unchanged.
+    for policy in xtask::lang::FOREIGN_POLICIES {
+        if let Err(e) = policy.build(&out_dir) {
+            panic!("cannot build the {} policy for the tests: {e}", policy.stem);
+        }
+    }
+    for (lang, dir, stem) in [
+        (
+            xtask::lang::Lang::Python,
+            "../guests/python-sandbox",
+            "python-sandbox",
+        ),
+        (xtask::lang::Lang::Js, "../guests/js-sandbox", "js-sandbox"),
+    ] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        if let Err(e) = xtask::lang::build_dir(lang, &dir, stem, &out_dir) {
+            panic!("cannot build the {stem} test policy: {e}");
+        }
+    }
+
     // The contract's floor: a policy written as a core module by hand.
     let wat = std::path::Path::new("../guests/handwritten-noop.wat");
     let core = wat::parse_file(wat).unwrap_or_else(|e| panic!("assemble {wat:?}: {e}"));

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::{env, fmt, fs};
 
+pub mod lang;
+
 /// The guest target. Plain `unknown`: policies import nothing, not even WASI.
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
@@ -190,14 +192,98 @@ pub fn build_policies(
     Ok(written)
 }
 
+/// Builds a Rust policy crate that is not a workspace member (as
+/// `status-router policy new --lang rust` writes it) into a component.
+pub fn build_standalone_crate(dir: &Path) -> Result<Vec<u8>, BuildError> {
+    if !wasm_target_installed() {
+        return fail(format!(
+            "the Rust target {WASM_TARGET} is not installed; run `rustup target add {WASM_TARGET}`"
+        ));
+    }
+    let manifest = dir.join("Cargo.toml");
+    let text =
+        fs::read_to_string(&manifest).map_err(|e| BuildError(format!("read {manifest:?}: {e}")))?;
+    let package = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("name = ")
+                .map(|n| n.trim_matches('"').to_string())
+        })
+        .ok_or_else(|| BuildError(format!("{manifest:?} names no package")))?;
+    // The workspace guests' target dir, with their settings: the dependencies
+    // (wit-bindgen and its macros) are already built there.
+    let target = target_dir().join("wasm-guests");
+    let mut cargo = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            WASM_TARGET,
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "true")
+        .env("CARGO_PROFILE_RELEASE_LTO", "true")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
+    for var in [
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_MAKEFLAGS",
+    ] {
+        cargo.env_remove(var);
+    }
+    let status = cargo
+        .status()
+        .map_err(|e| BuildError(format!("run cargo for {manifest:?}: {e}")))?;
+    if !status.success() {
+        return fail(format!(
+            "building {manifest:?} failed ({status}); see cargo's output above"
+        ));
+    }
+    let core = target
+        .join(WASM_TARGET)
+        .join("release")
+        .join(format!("{}.wasm", package.replace('-', "_")));
+    componentize(&core)
+}
+
 /// Wraps a core module built with `wit-bindgen` into a component.
 pub fn componentize(core_module: &Path) -> Result<Vec<u8>, BuildError> {
     let bytes = fs::read(core_module)
         .map_err(|e| BuildError(format!("read core module {core_module:?}: {e}")))?;
-    wit_component::ComponentEncoder::default()
+    let component = wit_component::ComponentEncoder::default()
         .module(&bytes)
         .and_then(|encoder| encoder.validate(true).encode())
-        .map_err(|e| BuildError(format!("turn {core_module:?} into a component: {e:#}")))
+        .map_err(|e| BuildError(format!("turn {core_module:?} into a component: {e:#}")))?;
+    // The strip drops rustc's own producers field; `policy check` names the language.
+    name_toolchain(&component, "Rust", None)
+}
+
+/// Adds `language: LANGUAGE` (and `processed-by: TOOL VERSION`) to the
+/// component's producers section, which `status-router policy check` prints.
+pub fn name_toolchain(
+    component: &[u8],
+    language: &str,
+    tool: Option<(&str, &str)>,
+) -> Result<Vec<u8>, BuildError> {
+    let mut producers = wasm_metadata::Producers::empty();
+    producers.add("language", language, "");
+    if let Some((tool, version)) = tool {
+        producers.add("processed-by", tool, version);
+    }
+    producers
+        .add_to_wasm(component)
+        .map_err(|e| BuildError(format!("name the toolchain in the component: {e:#}")))
 }
 
 /// Wraps a core module written by hand, which exports the functions of the
@@ -236,7 +322,7 @@ pub fn componentize_core(mut core: Vec<u8>) -> Result<Vec<u8>, BuildError> {
 /// Tells cargo to rebuild when the policies' sources or the WIT package change.
 pub fn rerun_if_policy_sources_change() {
     let root = workspace_root();
-    for dir in ["wit", "guest", "policies", "tests/policies"] {
+    for dir in ["wit", "guest", "policies", "tests/policies", "xtask/lang"] {
         println!("cargo::rerun-if-changed={}", root.join(dir).display());
     }
 }

@@ -6,6 +6,7 @@ mod testrun;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
+use xtask::lang::FOREIGN_POLICIES;
 use xtask::{
     POLICIES, WASM_TARGET, build_policies, target_dir, wasm_target_installed, workspace_root,
 };
@@ -15,7 +16,11 @@ usage: cargo xtask <task>
 
 tasks:
   setup            add the {WASM_TARGET} rustup target if it is missing
-  build-policies   build every policy component into <target>/policies/
+  build-policies   build every policy component (Rust, Python, JavaScript) into
+                   <target>/policies/; Python and JS builds are cached by input hash
+  build-policy DIR [-o OUT]
+                   build the policy in DIR (as `status-router policy new` writes it)
+                   into OUT (default DIR/<name of DIR>.wasm)
   control-plane    build (once) and cache kube-apiserver and etcd
   test             setup, then every test: unit, policy and integration (all test
                    binaries, whatever fails; tests that need KubeStellar's published CRDs
@@ -39,6 +44,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup(),
         Some("build-policies") => setup().and_then(|()| build_all_policies()),
+        Some("build-policy") => setup().and_then(|()| build_one_policy(&args[1..])),
         Some("control-plane") => control_plane(),
         Some("test") => setup()
             .and_then(|()| build_all_policies())
@@ -104,6 +110,7 @@ fn setup() -> Result {
         eprintln!("xtask: adding the rustup target {WASM_TARGET}");
         run(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
     }
+    debian_packages()?;
     // CI runs `cargo fmt` and `cargo clippy`; a minimal toolchain lacks them.
     for (tool, component) in [("cargo-fmt", "rustfmt"), ("cargo-clippy", "clippy")] {
         let present = Command::new(tool)
@@ -118,9 +125,68 @@ fn setup() -> Result {
     Ok(())
 }
 
+/// Python's venv and Node.js with npm, for the Python and JavaScript policies
+/// (their pinned toolchains install themselves under the cache dir when first
+/// used). Debian bookworm's packages do: componentize-qjs 0.4.5 wants Node.js
+/// 18 or newer, bookworm has 18.19.
+fn debian_packages() -> Result {
+    let works = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let mut missing = Vec::new();
+    if !works("python3", &["-c", "import venv, ensurepip"]) {
+        missing.push("python3-venv");
+    }
+    if !works("node", &["--version"]) {
+        missing.push("nodejs");
+    }
+    if !works("npm", &["--version"]) {
+        missing.push("npm");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing Debian packages {missing:?} (for Python and JavaScript policies)");
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn build_one_policy(args: &[String]) -> Result {
+    let (dir, out) = match args {
+        [dir] => (PathBuf::from(dir), None),
+        [dir, flag, out] if flag == "-o" => (PathBuf::from(dir), Some(PathBuf::from(out))),
+        _ => return Err("usage: cargo xtask build-policy DIR [-o OUT.wasm]".into()),
+    };
+    // `cargo run` keeps the caller's directory: relative paths are the caller's.
+    let cwd = std::env::current_dir()?;
+    let dir = cwd.join(dir);
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().to_string()))
+        .unwrap_or_else(|| "policy".into());
+    let out = out
+        .map(|o| cwd.join(o))
+        .unwrap_or_else(|| dir.join(format!("{name}.wasm")));
+    xtask::lang::build_policy_dir(&dir, &out)?;
+    eprintln!("xtask: built {}", out.display());
+    Ok(())
+}
+
 fn build_all_policies() -> Result {
     let out = policy_dir();
     for path in build_policies(POLICIES, true, &out)? {
+        eprintln!("xtask: built {}", path.display());
+    }
+    // Python and JavaScript: served from the build cache when unchanged.
+    for policy in FOREIGN_POLICIES {
+        let path = policy.build(&out)?;
         eprintln!("xtask: built {}", path.display());
     }
     Ok(())

@@ -10,6 +10,7 @@ use status_router::policy::{DEFAULT_POLICY, Limits, Policy, PolicyEngine};
 mod collector;
 mod connect;
 pub mod logs;
+mod new;
 mod policy;
 mod probe;
 mod run;
@@ -59,6 +60,10 @@ pub struct LimitArgs {
     /// Memory cap of a policy instance, in MiB.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
     policy_memory_mib: u64,
+    /// Replace a worker's policy instance by a fresh one after this many calls
+    /// (it is also replaced when its memory passes 3/4 of the cap).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    policy_recycle_calls: u64,
 }
 
 impl LimitArgs {
@@ -66,6 +71,7 @@ impl LimitArgs {
         Limits {
             deadline: Duration::from_millis(self.policy_deadline_ms),
             memory: (self.policy_memory_mib as usize) << 20,
+            recycle_after_calls: self.policy_recycle_calls,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use status_router::harness::{Outcome, read_case_file, run_case};
+use status_router::harness::{Check, Outcome, read_case_file, run_case};
 use status_router::policy::{AggregateDoc, DecisionDoc, PolicyEngine, PolicyInstance, RequestDoc};
 
 use super::{LimitArgs, load_policy};
@@ -48,8 +48,23 @@ pub enum PolicyCommand {
         /// Case files (YAML).
         #[arg(required = true)]
         cases: Vec<PathBuf>,
+        /// Run only the `decide` cases: a policy that routes as KubeStellar but
+        /// aggregates its own way checks its routing against the conformance file.
+        #[arg(long)]
+        routing_only: bool,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// Write a new policy that `policy test` accepts as it is: source, build
+    /// file, README and a case file, in DIR (default: ./NAME).
+    New {
+        /// The policy's name (lowercase letters, digits and dashes).
+        name: String,
+        /// Where to write it; must not exist or be empty.
+        dir: Option<PathBuf>,
+        /// The language: rust, python or js.
+        #[arg(long, value_enum)]
+        lang: super::new::Lang,
     },
 }
 
@@ -64,6 +79,12 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
             println!("  exports:   {}", info.functions.join(", "));
             println!("  digest:    {}", info.digest);
             println!("  size:      {} bytes", info.size);
+            if info.producers.is_empty() {
+                println!("  toolchain: (the component does not say)");
+            } else {
+                println!("  toolchain: {}", info.producers.join("; "));
+            }
+            println!("  imports:   none");
             Ok(ExitCode::SUCCESS)
         }
         PolicyCommand::Decide {
@@ -96,12 +117,19 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
         PolicyCommand::Test {
             policy,
             cases,
+            routing_only,
             limits,
-        } => test(&policy, &cases, &limits),
+        } => test(&policy, &cases, routing_only, &limits),
+        PolicyCommand::New { name, dir, lang } => super::new::run(lang, &name, dir),
     }
 }
 
-fn test(policy: &PathBuf, files: &[PathBuf], limits: &LimitArgs) -> anyhow::Result<ExitCode> {
+fn test(
+    policy: &PathBuf,
+    files: &[PathBuf],
+    routing_only: bool,
+    limits: &LimitArgs,
+) -> anyhow::Result<ExitCode> {
     // Parse every file first: a malformed file fails the run before any case does.
     let files = files
         .iter()
@@ -110,6 +138,9 @@ fn test(policy: &PathBuf, files: &[PathBuf], limits: &LimitArgs) -> anyhow::Resu
     let mut instance = instance(policy, limits)?;
     let (mut passed, mut failed) = (0, 0);
     for (file, cases) in &files {
+        let cases = cases
+            .iter()
+            .filter(|c| !routing_only || matches!(c.check, Check::Decide { .. }));
         for case in cases {
             match run_case(&mut instance, case) {
                 Outcome::Pass => {

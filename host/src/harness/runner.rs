@@ -114,6 +114,12 @@ impl PolicyUnderTest {
         }
     }
 
+    /// Wraps an instance loaded some other way (with other limits, or
+    /// through a compiled cache).
+    pub fn from_instance(instance: PolicyInstance) -> Self {
+        Self { instance }
+    }
+
     /// Asks the policy for a decision; panics if the call fails.
     pub fn decide(&mut self, req: &RequestDoc) -> DecisionDoc {
         self.try_decide(req)
@@ -134,6 +140,24 @@ impl PolicyUnderTest {
     /// Runs a case file; panics listing every failed case with its diff.
     pub fn assert_case_file(&mut self, path: impl AsRef<Path>) {
         let cases = read_case_file(path).unwrap_or_else(|e| panic!("{e}"));
+        self.assert_cases(cases);
+    }
+
+    /// Runs only the `decide` cases of a case file (`policy test
+    /// --routing-only`): for a policy that routes as KubeStellar but aggregates
+    /// its own way. Panics when the file has no such case.
+    pub fn assert_routing_cases(&mut self, path: impl AsRef<Path>) {
+        let path = path.as_ref();
+        let cases: Vec<Case> = read_case_file(path)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .filter(|c| matches!(c.check, Check::Decide { .. }))
+            .collect();
+        assert!(!cases.is_empty(), "{} has no decide case", path.display());
+        self.assert_cases(cases);
+    }
+
+    fn assert_cases(&mut self, cases: Vec<Case>) {
         let failures: Vec<String> = cases
             .iter()
             .filter_map(|case| match run_case(&mut self.instance, case) {

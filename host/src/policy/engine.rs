@@ -19,13 +19,28 @@ pub struct Limits {
     pub deadline: Duration,
     /// Largest linear memory a policy instance may grow to, in bytes.
     pub memory: usize,
+    /// A reused instance is replaced by a fresh one after this many calls,
+    /// and whenever its memory passes [`RECYCLE_AT`] of the cap. Garbage-collected
+    /// guests (Python, JavaScript) and leaky ones grow over millions of calls;
+    /// a fresh instance costs 0.1-1 ms, so every 100 000 calls is free.
+    pub recycle_after_calls: u64,
 }
+
+/// The share of the memory cap past which a reused instance is replaced
+/// after its call, before it can hit the cap: (numerator, denominator).
+pub const RECYCLE_AT: (usize, usize) = (3, 4);
+
+/// The deadline of an instantiation (the guest's start functions run under
+/// it): far above a call's, since a 18 MB Python component takes about 1 ms
+/// and a busy node or a debug build many times that, yet still bounded.
+pub const INSTANTIATE_DEADLINE: Duration = Duration::from_secs(1);
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             deadline: Duration::from_millis(10),
             memory: 32 << 20,
+            recycle_after_calls: 100_000,
         }
     }
 }
@@ -87,13 +102,18 @@ impl PolicyEngine {
 impl EngineInner {
     /// Deadline of one call in epoch ticks (rounded up, at least one).
     pub(crate) fn deadline_ticks(&self) -> u64 {
-        let ticks = self
-            .limits
-            .deadline
-            .as_micros()
-            .div_ceil(EPOCH_TICK.as_micros());
-        ticks.max(1) as u64
+        ticks(self.limits.deadline)
     }
+
+    /// Deadline of one instantiation in epoch ticks.
+    pub(crate) fn instantiate_ticks(&self) -> u64 {
+        ticks(self.limits.deadline.max(INSTANTIATE_DEADLINE))
+    }
+}
+
+fn ticks(deadline: Duration) -> u64 {
+    let ticks = deadline.as_micros().div_ceil(EPOCH_TICK.as_micros());
+    ticks.max(1) as u64
 }
 
 /// A thread that advances the engine's epoch, stopped when the engine is dropped.

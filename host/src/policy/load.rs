@@ -36,6 +36,9 @@ pub struct PolicyInfo {
     pub version: String,
     /// The functions the interface exports.
     pub functions: Vec<String>,
+    /// What built it, from its producers sections (`language: Python`,
+    /// `processed-by: componentize-py 0.25.1`, ...); empty when it does not say.
+    pub producers: Vec<String>,
 }
 
 impl fmt::Debug for Policy {
@@ -143,7 +146,8 @@ impl PolicyEngine {
             .linker
             .instantiate_pre(&component)
             .map_err(PolicyError::Instantiate)?;
-        // Finds the exports by name; their types are only checked when an
+        // Other exports (componentize-py's own `init`, say) are ignored: only
+        // the policy interface is looked up. Finds the exports by name; their types are only checked when an
         // instance is created, which the trial below does.
         let pre = StatusPolicyPre::new(pre).map_err(|e| mismatch(format!("{e:#}")))?;
 
@@ -156,6 +160,7 @@ impl PolicyEngine {
                 interface: interface.clone(),
                 version: WIT_VERSION.into(),
                 functions,
+                producers: super::producers::producers(bytes),
             }),
         };
         // A trial instance under the sandbox limits: a function of the wrong

@@ -19,15 +19,17 @@ mod instance;
 mod json;
 mod load;
 pub mod native;
+mod producers;
 
 pub use cache::CompiledCache;
-pub use engine::{Limits, PolicyEngine};
+pub use engine::{INSTANTIATE_DEADLINE, Limits, PolicyEngine, RECYCLE_AT};
 pub use error::PolicyError;
 pub use instance::PolicyInstance;
 pub use json::{
     AggregateDoc, DecisionDoc, Handler, ObjectDoc, ReportedDoc, RequestDoc, from_json_or_yaml,
 };
 pub use load::{Policy, PolicyInfo};
+pub use producers::producers;
 
 wasmtime::component::bindgen!({
     path: "../wit",

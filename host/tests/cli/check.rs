@@ -163,4 +163,11 @@ fn check_accepts_the_default_policy_and_describes_it() {
         "{digest}"
     );
     assert!(field("size:").ends_with(" bytes"));
+    let toolchain = field("toolchain:");
+    assert!(toolchain.contains("language: Rust"), "{toolchain}");
+    assert!(
+        toolchain.contains("processed-by: wit-component"),
+        "{toolchain}"
+    );
+    assert_eq!(field("imports:"), "none");
 }

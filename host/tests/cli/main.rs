@@ -18,6 +18,7 @@ mod cases;
 mod check;
 mod collector;
 mod decide;
+mod new;
 mod run;
 
 /// The embedded default policy, where a path is expected.

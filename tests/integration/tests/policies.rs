@@ -1,10 +1,10 @@
 //! Every policy of `guest/` and `policies/`, tested through the harness, and
 //! the default policy checked against the native table as an oracle.
 
-use integration_tests::{policy_path, workspace_file};
+use integration_tests::{load_policy, policy_path, workspace_file};
 use status_router::harness::PolicyUnderTest;
 use status_router::policy::{
-    DecisionDoc, ObjectDoc, PolicyEngine, PolicyInstance, RequestDoc, native,
+    DecisionDoc, Limits, ObjectDoc, PolicyEngine, PolicyInstance, RequestDoc, native,
 };
 
 #[test]
@@ -23,6 +23,74 @@ fn strict_singleton_passes_its_cases() {
 fn label_driven_passes_its_cases() {
     PolicyUnderTest::load(policy_path("label-driven"))
         .assert_case_file(workspace_file("policies/label-driven/cases.yaml"));
+}
+
+/// The Python policy routes as KubeStellar does (every decide case of the
+/// conformance file) and sums over the WECs (its own cases).
+#[test]
+fn ready_sum_in_python_passes_the_routing_conformance_and_its_cases() {
+    let mut policy = PolicyUnderTest::from_instance(load_policy("ready-sum", Limits::default()));
+    policy.assert_routing_cases(workspace_file("tests/policies/conformance.yaml"));
+    policy.assert_case_file(workspace_file("policies/ready-sum/cases.yaml"));
+}
+
+/// The JavaScript policy, without its annotation, routes as KubeStellar does.
+#[test]
+fn annotation_wecs_in_javascript_passes_the_routing_conformance_and_its_cases() {
+    let mut policy =
+        PolicyUnderTest::from_instance(load_policy("annotation-wecs", Limits::default()));
+    policy.assert_routing_cases(workspace_file("tests/policies/conformance.yaml"));
+    policy.assert_case_file(workspace_file("policies/annotation-wecs/cases.yaml"));
+}
+
+/// Each language's component imports nothing, says what built it, and its
+/// extra exports (componentize-py's `exports` interface) are ignored.
+#[test]
+fn python_and_javascript_components_import_nothing_and_name_their_toolchain() {
+    for (stem, language, tool) in [
+        (
+            "ready-sum",
+            "language: Python",
+            "processed-by: componentize-py 0.25.1",
+        ),
+        (
+            "annotation-wecs",
+            "language: JavaScript",
+            "processed-by: componentize-qjs 0.4.5",
+        ),
+    ] {
+        let bytes = std::fs::read(policy_path(stem)).unwrap();
+        xtask::lang::check_no_imports(&bytes).unwrap_or_else(|e| panic!("{stem}: {e}"));
+        let instance = load_policy(stem, Limits::default());
+        let info = instance.policy().info();
+        assert_eq!(info.functions, ["decide", "aggregate"], "{stem}");
+        let producers = info.producers.join("; ");
+        assert!(producers.contains(language), "{stem}: {producers}");
+        assert!(producers.contains(tool), "{stem}: {producers}");
+    }
+}
+
+/// The language builds' guard: a component that imports anything fails the
+/// build, naming each import; one that imports nothing passes.
+#[test]
+fn a_build_that_would_import_anything_fails_listing_the_imports() {
+    let importing = wat::parse_str(
+        r#"(component
+             (import "wasi:cli/environment@0.2.0"
+               (instance (export "get-arguments" (func (result (list string))))))
+             (import "wasi:clocks/wall-clock@0.2.0"
+               (instance (export "now" (func (result u64))))))"#,
+    )
+    .unwrap();
+    let err = xtask::lang::check_no_imports(&importing)
+        .expect_err("a component with imports must fail")
+        .to_string();
+    for import in ["wasi:cli/environment@0.2.0", "wasi:clocks/wall-clock@0.2.0"] {
+        assert!(err.contains(import), "{err}");
+    }
+    assert!(err.contains("must import nothing"), "{err}");
+    xtask::lang::check_no_imports(&std::fs::read(policy_path("default")).unwrap())
+        .expect("the default policy imports nothing");
 }
 
 #[test]

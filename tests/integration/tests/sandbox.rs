@@ -44,6 +44,7 @@ fn a_memory_hungry_guest_is_stopped_by_the_cap_and_the_next_call_works() {
     let limits = Limits {
         memory: 8 << 20,
         deadline: Duration::from_secs(5),
+        ..Limits::default()
     };
     let mut policy = instance(limits);
     match policy.decide(&request("oom")) {

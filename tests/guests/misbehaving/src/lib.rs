@@ -1,7 +1,8 @@
 //! A policy that misbehaves on request, for the host's sandbox tests.
 //!
 //! The object's name chooses the behaviour of `decide` and `aggregate`:
-//! `loop` spins forever, `oom` allocates until memory runs out, `trap` panics
+//! `loop` spins forever, `oom` allocates until memory runs out, `leak` keeps
+//! 4 MiB per call, `trap` panics
 //! (a Wasm trap), and anything else answers `none` / `{}` normally, so a test
 //! can check that the next call after a failure still works.
 
@@ -32,6 +33,8 @@ fn misbehave(name: &str) {
             }
         }
         "trap" => panic!("asked to trap"),
+        // Keeps 4 MiB per call, as a leaky guest would.
+        "leak" => std::mem::forget(std::hint::black_box(vec![1u8; 4 << 20])),
         _ => {}
     }
 }
