@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use status_router::hotswap::{ActivePolicy, Validator};
 use status_router::policy::{
-    CompiledCache, DEFAULT_POLICY, ObjectDoc, PolicyEngine, PolicyInstance, ReportedStatus,
-    RequestDoc,
+    CompiledCache, DEFAULT_POLICY, ObjectDoc, PolicyEngine, PolicyError, PolicyInstance,
+    ReportedStatus, RequestDoc,
 };
 
 const CALLS: usize = 20_000;
@@ -32,7 +32,7 @@ fn policies_dir() -> PathBuf {
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        .unwrap_or_else(|| xtask::workspace_root().join("target"));
     target.join("policies")
 }
 
@@ -96,12 +96,26 @@ fn main() {
         // Instantiate: a fresh instance's first call, less a reused instance's call.
         let mut reused = PolicyInstance::new(policy.clone());
         reused.decide(&req).unwrap();
+        // A first call that misses the deadline twice (the host's retry
+        // included) on a busy machine is counted and printed, not fatal: the
+        // figure is the time of those that made it.
         let mut firsts = Vec::new();
+        let mut missed = 0;
         for _ in 0..INSTANTIATIONS {
             let mut fresh = PolicyInstance::new(policy.clone());
             let start = Instant::now();
-            fresh.decide(&req).unwrap();
-            firsts.push(start.elapsed());
+            match fresh.decide(&req) {
+                Ok(_) => firsts.push(start.elapsed()),
+                Err(PolicyError::Deadline { .. }) => missed += 1,
+                Err(e) => panic!("{name}: first call of a fresh instance: {e}"),
+            }
+        }
+        assert!(
+            !firsts.is_empty(),
+            "{name}: every first call missed the deadline"
+        );
+        if missed > 0 {
+            eprintln!("{name}: {missed} of {INSTANTIATIONS} first calls missed the deadline twice");
         }
         let mut decides = Vec::with_capacity(CALLS);
         for _ in 0..CALLS {
