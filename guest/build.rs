@@ -14,7 +14,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/policies");
+    // Read at run time, not with `env!`: cargo may reuse a build script compiled in
+    // another checkout of the same tree (a shared target dir), and `env!` would
+    // then name that checkout.
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let cases = Path::new(&manifest_dir).join("../tests/policies");
     let kinds = cases.join("kinds");
     println!("cargo::rerun-if-changed={}", kinds.display());
     let mut files = vec![cases.join("conformance.yaml")];

@@ -13,6 +13,7 @@
 #   NODE_ITS_SECRET_KUBECONFIG  the ITS as the pods see it: https://its.status-router.test:6444,
 #                         token of user system:serviceaccount:kubestellar:status-router
 #   NODE_CONTAINERD_ADDRESS, NODE_STATE_DIR, KUBECONFIG (= NODE_WDS_KUBECONFIG)
+#   (and NODE_WORKSPACE, the checkout's root, which xtask sets and passes through)
 # and the script exits with COMMAND's exit code.
 #
 # Why a network namespace: the kubelet calls the cloud metadata address 169.254.169.254 at start

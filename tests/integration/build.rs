@@ -29,7 +29,9 @@ fn main() {
         ),
         (xtask::lang::Lang::Js, "../guests/js-sandbox", "js-sandbox"),
     ] {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        // Relative to the package (a build script's working directory), not
+        // `env!`: the script may have been compiled in another checkout.
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|e| panic!("{dir}: {e}"));
         if let Err(e) = xtask::lang::build_dir(lang, &dir, stem, &out_dir) {
             panic!("cannot build the {stem} test policy: {e}");
         }

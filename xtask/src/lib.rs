@@ -41,11 +41,28 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, BuildError> {
 }
 
 /// The workspace root (the parent of `xtask/`).
+///
+/// Found at run time from the `CARGO_MANIFEST_DIR` cargo sets for `cargo run`,
+/// `cargo test` and build scripts (the nearest directory above it that holds
+/// `xtask/Cargo.toml`), and only then from where xtask was compiled: cargo
+/// reuses artifacts built in another checkout of the same tree when the two
+/// share a target dir (CI's cache), and a path fixed at compile time would
+/// then name that other checkout.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace root")
-        .to_path_buf()
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .and_then(|dir| {
+            dir.ancestors()
+                .find(|d| d.join("xtask/Cargo.toml").is_file())
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_else(|| {
+            compiled
+                .parent()
+                .expect("xtask lives in the workspace root")
+                .to_path_buf()
+        })
 }
 
 /// Names a directory with KubeStellar's published CRDs
@@ -122,6 +139,50 @@ pub fn wasm_target_installed() -> bool {
         })
 }
 
+/// An error naming the command that installs the guest target, unless it is installed.
+fn require_wasm_target() -> Result<(), BuildError> {
+    if wasm_target_installed() {
+        return Ok(());
+    }
+    fail(format!(
+        "the Rust target {WASM_TARGET} is not installed; run `rustup target add {WASM_TARGET}` \
+         (`cargo xtask setup` does it)"
+    ))
+}
+
+/// `cargo build` of a guest for [`WASM_TARGET`] into `target`, with the
+/// outer build's settings removed and, for `release`, the guests' own profile.
+fn guest_cargo(release: bool, target: &Path) -> Command {
+    let mut cargo = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .args(["build", "--quiet", "--target", WASM_TARGET])
+        .arg("--target-dir")
+        .arg(target);
+    if release {
+        // Small, fast guests: no debug info, whole-program optimisation.
+        cargo
+            .arg("--release")
+            .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+            .env("CARGO_PROFILE_RELEASE_STRIP", "true")
+            .env("CARGO_PROFILE_RELEASE_LTO", "true")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
+    }
+    // Settings meant for the outer build (clippy's wrapper, host RUSTFLAGS,
+    // coverage) must not leak into the guest build.
+    for var in [
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_MAKEFLAGS",
+    ] {
+        cargo.env_remove(var);
+    }
+    cargo
+}
+
 /// Compiles the given policy packages for the guest target and writes each
 /// component to `out_dir/<stem>.wasm`. Returns the written paths.
 pub fn build_policies(
@@ -129,12 +190,7 @@ pub fn build_policies(
     release: bool,
     out_dir: &Path,
 ) -> Result<Vec<PathBuf>, BuildError> {
-    if !wasm_target_installed() {
-        return fail(format!(
-            "the Rust target {WASM_TARGET} is not installed; run `rustup target add {WASM_TARGET}` \
-             (`cargo xtask setup` does it)"
-        ));
-    }
+    require_wasm_target()?;
     // A target dir of its own: the outer cargo holds the lock of the main one
     // while a build script runs.
     let guest_target = target_dir().join("wasm-guests");
@@ -144,34 +200,8 @@ pub fn build_policies(
     // One cargo invocation per policy: a policy that reuses another's crate with
     // the `component` feature off must not see it turned on by feature unification.
     for (package, stem) in policies {
-        let mut cargo = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cargo
-            .current_dir(workspace_root())
-            .args(["build", "--quiet", "--target", WASM_TARGET, "-p", package])
-            .arg("--target-dir")
-            .arg(&guest_target);
-        if release {
-            // Small, fast guests: no debug info, whole-program optimisation.
-            cargo
-                .arg("--release")
-                .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-                .env("CARGO_PROFILE_RELEASE_STRIP", "true")
-                .env("CARGO_PROFILE_RELEASE_LTO", "true")
-                .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
-        }
-        // Settings meant for the outer build (clippy's wrapper, host RUSTFLAGS,
-        // coverage) must not leak into the guest build.
-        for var in [
-            "RUSTC_WORKSPACE_WRAPPER",
-            "RUSTC_WRAPPER",
-            "CARGO_ENCODED_RUSTFLAGS",
-            "RUSTFLAGS",
-            "CARGO_BUILD_TARGET",
-            "CARGO_TARGET_DIR",
-            "CARGO_MAKEFLAGS",
-        ] {
-            cargo.env_remove(var);
-        }
+        let mut cargo = guest_cargo(release, &guest_target);
+        cargo.current_dir(workspace_root()).args(["-p", package]);
         let status = cargo
             .status()
             .map_err(|e| BuildError(format!("run cargo for policy {package}: {e}")))?;
@@ -195,11 +225,7 @@ pub fn build_policies(
 /// Builds a Rust policy crate that is not a workspace member (as
 /// `status-router policy new --lang rust` writes it) into a component.
 pub fn build_standalone_crate(dir: &Path) -> Result<Vec<u8>, BuildError> {
-    if !wasm_target_installed() {
-        return fail(format!(
-            "the Rust target {WASM_TARGET} is not installed; run `rustup target add {WASM_TARGET}`"
-        ));
-    }
+    require_wasm_target()?;
     let manifest = dir.join("Cargo.toml");
     let text =
         fs::read_to_string(&manifest).map_err(|e| BuildError(format!("read {manifest:?}: {e}")))?;
@@ -214,34 +240,8 @@ pub fn build_standalone_crate(dir: &Path) -> Result<Vec<u8>, BuildError> {
     // The workspace guests' target dir, with their settings: the dependencies
     // (wit-bindgen and its macros) are already built there.
     let target = target_dir().join("wasm-guests");
-    let mut cargo = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--target",
-            WASM_TARGET,
-            "--manifest-path",
-        ])
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(&target)
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "true")
-        .env("CARGO_PROFILE_RELEASE_LTO", "true")
-        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
-    for var in [
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_WRAPPER",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_MAKEFLAGS",
-    ] {
-        cargo.env_remove(var);
-    }
+    let mut cargo = guest_cargo(true, &target);
+    cargo.arg("--manifest-path").arg(&manifest);
     let status = cargo
         .status()
         .map_err(|e| BuildError(format!("run cargo for {manifest:?}: {e}")))?;

@@ -271,6 +271,7 @@ namespaces, containerd, runc and the kubelet's cgroups. It was NOT run. Run as r
             "NODE_IMAGE_ROOTFS",
             target_dir().join("image/context/rootfs"),
         )
+        .env("NODE_WORKSPACE", workspace_root())
         .arg(workspace_root().join("scripts/node.sh"))
         .arg(archive)
         .arg("--")

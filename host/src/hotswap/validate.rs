@@ -153,7 +153,7 @@ mod tests {
     #[test]
     fn the_default_policys_self_test_holds_the_table_and_every_kind() {
         let text = self_test(DEFAULT_POLICY).expect("a self-test");
-        let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/policies");
+        let cases = xtask::workspace_root().join("tests/policies");
         let mut files = vec![cases.join("conformance.yaml")];
         for kind in [
             "daemonset",

@@ -4,7 +4,7 @@ use super::*;
 
 /// The number of cases in a case file, counted without the harness.
 fn case_count(path: &str) -> usize {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let path = xtask::workspace_root().join("host").join(path);
     let text = std::fs::read_to_string(&path).expect("read the case file");
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
     doc["cases"].as_sequence().expect("a `cases` list").len()

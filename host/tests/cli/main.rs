@@ -8,7 +8,7 @@
 //! per subcommand; this file holds the helpers they share.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use tempfile::TempDir;
@@ -78,7 +78,7 @@ impl std::fmt::Display for Run {
 fn status_router(args: &[&str], stdin: Option<&[u8]>) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_status-router"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(xtask::workspace_root().join("host"))
         .env("RUST_LOG", "warn")
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -101,8 +101,8 @@ fn status_router(args: &[&str], stdin: Option<&[u8]>) -> Run {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+    xtask::workspace_root()
+        .join("host/tests/fixtures")
         .join(name)
 }
 

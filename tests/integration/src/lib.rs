@@ -31,9 +31,7 @@ pub fn load_policy(
 
 /// A file of the workspace, by its path from the workspace root.
 pub fn workspace_file(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(path)
+    xtask::workspace_root().join(path)
 }
 
 /// KubeStellar's published CRDs, for the tests whose names contain

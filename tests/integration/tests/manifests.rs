@@ -15,7 +15,7 @@ use serde_json::Value;
 use testenv::{Authorization, ControlPlane};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    xtask::workspace_root()
 }
 
 fn kubectl(args: &[&str]) -> String {

@@ -63,7 +63,9 @@ impl Node {
             its_kubeconfig,
             its_secret_kubeconfig: env_path("NODE_ITS_SECRET_KUBECONFIG")?,
             containerd: env_path("NODE_CONTAINERD_ADDRESS")?,
-            root: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
+            // From xtask, not `env!`: the binary may have been built in another
+            // checkout sharing the target dir.
+            root: env_path("NODE_WORKSPACE")?,
         })
     }
 
