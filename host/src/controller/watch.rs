@@ -301,6 +301,16 @@ impl<K: Clone + Eq + std::hash::Hash> Relist<K> {
         let seen = self.take_seen();
         known.into_iter().filter(|k| !seen.contains(k)).collect()
     }
+
+    /// The list is done (`InitDone`): removes from `map` what it did not
+    /// show, and returns those keys.
+    pub(super) fn prune<V>(&mut self, map: &mut HashMap<K, V>) -> Vec<K> {
+        let gone = self.finish(map.keys().cloned().collect());
+        for key in &gone {
+            map.remove(key);
+        }
+        gone
+    }
 }
 
 impl Context {
@@ -343,5 +353,16 @@ mod tests {
             relist.take_seen().is_empty(),
             "a finished list forgets what it saw"
         );
+    }
+
+    #[test]
+    fn a_relist_prunes_what_it_did_not_show_from_a_map() {
+        let mut relist = Relist::default();
+        let mut known: std::collections::HashMap<&str, u32> =
+            [("a", 1), ("gone", 2)].into_iter().collect();
+        relist.start();
+        relist.saw(&"a");
+        assert_eq!(relist.prune(&mut known), ["gone"]);
+        assert_eq!(known.into_iter().collect::<Vec<_>>(), [("a", 1)]);
     }
 }

@@ -15,7 +15,7 @@ use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 
 use super::super::Context;
-use super::super::watch::WatchBackoff;
+use super::super::watch::{Relist, WatchBackoff};
 use super::super::wds::FIELD_MANAGER;
 use crate::kubestellar::{Binding, BindingCondition};
 
@@ -36,6 +36,9 @@ pub(super) async fn binding_conditions(ctx: Arc<Context>) {
     let mut gate = ctx.write_gate();
     let mut events = watcher::watcher(api.clone(), watcher::Config::default()).boxed();
     let mut backoff = WatchBackoff::default();
+    // Bindings deleted while the watch was down are dropped after the relist,
+    // so that no write to a gone Binding is retried forever.
+    let mut relist = Relist::default();
     let mut delay = Duration::from_millis(200);
     loop {
         tokio::select! {
@@ -45,6 +48,7 @@ pub(super) async fn binding_conditions(ctx: Arc<Context>) {
                 match event {
                     Ok(Event::InitApply(b) | Event::Apply(b)) => {
                         let name = b.metadata.name.clone().unwrap_or_default();
+                        relist.saw(&name);
                         bindings.insert(name.clone(), b);
                         pending.insert(name);
                     }
@@ -53,7 +57,12 @@ pub(super) async fn binding_conditions(ctx: Arc<Context>) {
                         bindings.remove(&name);
                         pending.remove(&name);
                     }
-                    Ok(Event::Init | Event::InitDone) => {}
+                    Ok(Event::Init) => relist.start(),
+                    Ok(Event::InitDone) => {
+                        for name in relist.prune(&mut bindings) {
+                            pending.remove(&name);
+                        }
+                    }
                     Err(e) => tracing::warn!(error = %e, "Binding watch (conditions) failed; retrying"),
                 }
             }

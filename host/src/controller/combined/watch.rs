@@ -91,12 +91,7 @@ async fn status_collectors(ctx: Arc<Context>) {
                 vec![name]
             }
             Ok(Event::InitDone) => {
-                let mut collectors = ctx.combined.collectors.write().expect("lock");
-                let gone = relist.finish(collectors.keys().cloned().collect());
-                for name in &gone {
-                    collectors.remove(name);
-                }
-                drop(collectors);
+                let gone = relist.prune(&mut ctx.combined.collectors.write().expect("lock"));
                 mark(&ctx, |s| s.collectors = true);
                 gone
             }
@@ -261,12 +256,7 @@ async fn binding_policies(ctx: Arc<Context>) {
                 vec![name]
             }
             Ok(Event::InitDone) => {
-                let mut policies = ctx.combined.policies.write().expect("lock");
-                let gone = relist.finish(policies.keys().cloned().collect());
-                for name in &gone {
-                    policies.remove(name);
-                }
-                drop(policies);
+                let gone = relist.prune(&mut ctx.combined.policies.write().expect("lock"));
                 mark(&ctx, |s| s.policies = true);
                 gone
             }
