@@ -45,32 +45,13 @@ kubestellar_resource!(BindingPolicy, kind: "BindingPolicy", plural: "bindingpoli
 pub fn crd() -> CustomResourceDefinition {
     let opaque =
         serde_json::json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "bindingpolicies.control.kubestellar.io"},
-        "spec": {
-            "group": super::GROUP,
-            "names": {
-                "kind": "BindingPolicy", "listKind": "BindingPolicyList",
-                "plural": "bindingpolicies", "singular": "bindingpolicy", "shortNames": ["bp"]
-            },
-            "scope": "Cluster",
-            "versions": [{
-                "name": "v1alpha1", "served": true, "storage": true,
-                "subresources": {"status": {}},
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
-                        "spec": opaque.clone(),
-                        "status": opaque,
-                    }
-                }}
-            }]
-        }
-    }))
-    .expect("the BindingPolicy CRD is well-formed")
+    super::crd_of(
+        serde_json::json!({
+            "kind": "BindingPolicy", "listKind": "BindingPolicyList",
+            "plural": "bindingpolicies", "singular": "bindingpolicy", "shortNames": ["bp"]
+        }),
+        "Cluster",
+        serde_json::json!({"subresources": {"status": {}}}),
+        serde_json::json!({"spec": opaque.clone(), "status": opaque}),
+    )
 }

@@ -130,39 +130,21 @@ pub fn crd() -> CustomResourceDefinition {
             "jsonPath": format!(".metadata.labels['{}']", label.replace('.', "\\."))
         })
     };
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "combinedstatuses.control.kubestellar.io"},
-        "spec": {
-            "group": super::GROUP,
-            "names": {
-                "kind": "CombinedStatus", "listKind": "CombinedStatusList",
-                "plural": "combinedstatuses", "singular": "combinedstatus", "shortNames": ["cs"]
-            },
-            "scope": "Namespaced",
-            "versions": [{
-                "name": "v1alpha1", "served": true, "storage": true,
-                "additionalPrinterColumns": [
-                    column("SUBJECT_GROUP", API_GROUP_LABEL),
-                    column("SUBJECT_RSC", RESOURCE_LABEL),
-                    column("SUBJECT_NS", NAMESPACE_LABEL),
-                    column("SUBJECT_NAME", NAME_LABEL),
-                    column("BINDINGPOLICY", BINDING_POLICY_LABEL),
-                ],
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
-                        "results": {"type": "array", "items": result},
-                    }
-                }}
-            }]
-        }
-    }))
-    .expect("the CombinedStatus CRD is well-formed")
+    super::crd_of(
+        serde_json::json!({
+            "kind": "CombinedStatus", "listKind": "CombinedStatusList",
+            "plural": "combinedstatuses", "singular": "combinedstatus", "shortNames": ["cs"]
+        }),
+        "Namespaced",
+        serde_json::json!({"additionalPrinterColumns": [
+            column("SUBJECT_GROUP", API_GROUP_LABEL),
+            column("SUBJECT_RSC", RESOURCE_LABEL),
+            column("SUBJECT_NS", NAMESPACE_LABEL),
+            column("SUBJECT_NAME", NAME_LABEL),
+            column("BINDINGPOLICY", BINDING_POLICY_LABEL),
+        ]}),
+        serde_json::json!({"results": {"type": "array", "items": result}}),
+    )
 }
 
 #[cfg(test)]

@@ -99,6 +99,50 @@ pub fn carries_our_label(labels: &std::collections::BTreeMap<String, String>) ->
     .any(|l| labels.contains_key(*l))
 }
 
+/// The CRD of a KubeStellar type that `#[derive(CustomResource)]` does not
+/// describe, in its one version `v1alpha1`: `names` as the CRD spells them,
+/// the scope, the version's own fields besides its name (subresources,
+/// printer columns) and the top-level properties besides `apiVersion`, `kind`
+/// and `metadata`.
+fn crd_of(
+    names: serde_json::Value,
+    scope: &str,
+    version: serde_json::Value,
+    properties: serde_json::Value,
+) -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    use serde_json::{Value, json};
+    let merge = |mut into: Value, from: Value| {
+        if let (Some(into), Value::Object(from)) = (into.as_object_mut(), from) {
+            into.extend(from);
+        }
+        into
+    };
+    let kind = names["kind"].as_str().unwrap_or_default().to_owned();
+    let plural = names["plural"].as_str().unwrap_or_default();
+    let properties = merge(
+        json!({
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+        }),
+        properties,
+    );
+    let version = merge(
+        json!({
+            "name": "v1alpha1", "served": true, "storage": true,
+            "schema": {"openAPIV3Schema": {"type": "object", "properties": properties}},
+        }),
+        version,
+    );
+    serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{GROUP}")},
+        "spec": {"group": GROUP, "names": names, "scope": scope, "versions": [version]},
+    }))
+    .unwrap_or_else(|e| panic!("the {kind} CRD is well-formed: {e}"))
+}
+
 /// Every CRD the controller needs, as YAML documents (what `status-router crds` prints).
 pub fn crds_yaml() -> String {
     use kube::CustomResourceExt;

@@ -210,35 +210,19 @@ pub fn nesting_depth(json: &str) -> usize {
 pub fn crd() -> CustomResourceDefinition {
     let spec = schema_of::<WorkStatusSpec>();
     let details = schema_of::<StatusDetails>();
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "workstatuses.control.kubestellar.io"},
-        "spec": {
-            "group": super::GROUP,
-            "names": {
-                "kind": "WorkStatus", "listKind": "WorkStatusList", "plural": "workstatuses",
-                "singular": "workstatus", "shortNames": ["ws", "wss"]
-            },
-            "scope": "Namespaced",
-            "versions": [{
-                "name": "v1alpha1", "served": true, "storage": true,
-                "subresources": {"status": {}},
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
-                        "spec": spec,
-                        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
-                        "statusDetails": details,
-                    }
-                }}
-            }]
-        }
-    }))
-    .expect("the WorkStatus CRD is well-formed")
+    super::crd_of(
+        serde_json::json!({
+            "kind": "WorkStatus", "listKind": "WorkStatusList", "plural": "workstatuses",
+            "singular": "workstatus", "shortNames": ["ws", "wss"]
+        }),
+        "Namespaced",
+        serde_json::json!({"subresources": {"status": {}}}),
+        serde_json::json!({
+            "spec": spec,
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+            "statusDetails": details,
+        }),
+    )
 }
 
 /// A structural schema for `T`, generated as `#[derive(CustomResource)]` does.
