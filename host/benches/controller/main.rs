@@ -18,6 +18,9 @@
 //!                                             else (ITS API server, bench, controller) on CPU 1
 //!   --inproc               BENCH_INPROC=1     run the controller in this process, not as
 //!                                             the `status-router run` child process
+//!   --watched-bare         BENCH_WATCHED_BARE=1  each round also runs D with a second watch
+//!                                             of the Deployments open (D'), as the
+//!                                             controller's own watch is during E
 //!
 //! For each N, after an untimed setup (N Deployments in the WDS, Bindings of
 //! 500 objects each asking for singleton status from one WEC, N WorkStatuses
@@ -77,6 +80,7 @@ struct Options {
     rounds: usize,
     pin: bool,
     inproc: bool,
+    watched_bare: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -90,6 +94,7 @@ fn options() -> anyhow::Result<Options> {
         rounds: 3,
         pin: env("BENCH_PIN").is_some_and(|v| v != "0"),
         inproc: env("BENCH_INPROC").is_some_and(|v| v != "0"),
+        watched_bare: env("BENCH_WATCHED_BARE").is_some_and(|v| v != "0"),
     };
     let mut set = |key: &str, value: &str| -> anyhow::Result<()> {
         match key {
@@ -131,6 +136,7 @@ fn options() -> anyhow::Result<Options> {
             "--bench" => {}
             "--inproc" => o.inproc = true,
             "--pin" => o.pin = true,
+            "--watched-bare" => o.watched_bare = true,
             _ => {
                 let Some(opt) = arg.strip_prefix("--") else {
                     bail!(

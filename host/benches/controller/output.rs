@@ -118,6 +118,13 @@ pub fn print_summary(opts: &Options, results: &[RunResult]) {
     );
     for r in results {
         let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+        if let Some(watched) = r.bare_watched_rate() {
+            println!(
+                "  N = {}: D' (bare loop with a second watch open) {watched:.0} writes/s first to last; catch-up {:.0}% of D'",
+                r.n,
+                100.0 * r.catch_up_rate() / watched,
+            );
+        }
         let per = per_object(r.controller_hwm_kib.max(r.catch_up_hwm_kib()), r.n);
         println!(
             "  N = {}: catch-up {:.0}% ({}; {:.0}% against D measured as E, first to last seen), burst {:.0}%; p99 paced {:.1} ms ({}), p99 burst {:.0} ms; {} per object ({}); all {} statuses verified {:.1} s after the controller started",

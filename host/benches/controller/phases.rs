@@ -40,6 +40,8 @@ pub struct RunResult {
     pub burst_cpu: CpuReport,
     /// D, one entry per round.
     pub bare: Vec<BareRound>,
+    /// D', with `--watched-bare`: D with a second watch of the Deployments open.
+    pub bare_watched: Vec<BareRound>,
     /// E, one entry per round, interleaved with D's.
     pub catch_up: Vec<CatchUpRound>,
 }
@@ -53,6 +55,19 @@ impl RunResult {
     /// The median of the bare loop's rounds measured as E is (first to last seen).
     pub fn bare_first_to_last_rate(&self) -> f64 {
         median(self.bare.iter().map(|r| r.first_to_last_rate).collect())
+    }
+
+    /// The median of the rounds of D', writes/s as E is measured (first to
+    /// last seen); `None` without `--watched-bare`.
+    pub fn bare_watched_rate(&self) -> Option<f64> {
+        (!self.bare_watched.is_empty()).then(|| {
+            median(
+                self.bare_watched
+                    .iter()
+                    .map(|r| r.first_to_last_rate)
+                    .collect(),
+            )
+        })
     }
 
     /// The median of the catch-up rounds, writes/s.
@@ -236,7 +251,11 @@ pub async fn run_size(opts: &Options, n: usize) -> anyhow::Result<RunResult> {
     };
     for round in 1..=opts.rounds {
         let value = 10 * round as i64;
-        r.bare.push(bench.bare_round(round, value).await?);
+        r.bare.push(bench.bare_round(round, value, false).await?);
+        if opts.watched_bare {
+            r.bare_watched
+                .push(bench.bare_round(round, value + 5, true).await?);
+        }
         r.catch_up
             .push(bench.catch_up_round(round, value + 1).await?);
     }

@@ -67,11 +67,25 @@ pub fn median(mut rates: Vec<f64>) -> f64 {
 impl Bench<'_> {
     /// D: the controller is stopped; the bench writes `value` into every
     /// Deployment's status with the controller's patch and concurrency.
-    pub async fn bare_round(&self, round: usize, value: i64) -> anyhow::Result<BareRound> {
+    /// `watched` (D') keeps a second watch of the Deployments open while it
+    /// writes, listed before the clock starts: the WDS then sends every write
+    /// to two watchers, as it does in E, where the controller watches too.
+    pub async fn bare_round(
+        &self,
+        round: usize,
+        value: i64,
+        watched: bool,
+    ) -> anyhow::Result<BareRound> {
         let n = self.n;
-        self.tracker.arm(value, 0..n);
         let ar = ApiResource::erase::<Deployment>(&());
         let dynamic: Api<DynamicObject> = Api::namespaced_with(self.wds.clone(), NAMESPACE, &ar);
+        let second_watch = if watched {
+            Some(second_watch(dynamic.clone()).await?)
+        } else {
+            None
+        };
+        let label = if watched { "D'" } else { "D" };
+        self.tracker.arm(value, 0..n);
         let params = PatchParams {
             field_manager: Some("status-router-bench".into()),
             ..PatchParams::default()
@@ -92,6 +106,9 @@ impl Bench<'_> {
         let span = first_sent.elapsed();
         let cpu = self.procs.sample().since(&cpu0).report(span);
         self.tracker.wait_all("D bare (watch)", None).await?;
+        if let Some(task) = second_watch {
+            task.abort();
+        }
         let (first_seen, last_seen) = self.tracker.seen_span().expect("n > 0");
         let r = BareRound {
             rate: n as f64 / span.as_secs_f64(),
@@ -100,11 +117,12 @@ impl Bench<'_> {
             span,
             cpu,
         };
+        let watches = if watched { ", a second watch open" } else { "" };
         println!(
-            "D{round} bare loop ({} in flight): {:.0} writes/s acknowledged ({:.1?}), {:.0}/s seen on the watch, {:.0}/s from the first to the last seen",
+            "{label}{round} bare loop ({} in flight{watches}): {:.0} writes/s acknowledged ({:.1?}), {:.0}/s seen on the watch, {:.0}/s from the first to the last seen",
             self.opts.workers, r.rate, r.span, r.seen_rate, r.first_to_last_rate
         );
-        println!("  CPU during D{round}: {}", r.cpu);
+        println!("  CPU during {label}{round}: {}", r.cpu);
         Ok(r)
     }
 
@@ -149,3 +167,29 @@ impl Bench<'_> {
         Ok(r)
     }
 }
+
+/// A watch of the Deployments that reads every event and does nothing with
+/// it, open once its initial list is done.
+async fn second_watch(api: Api<DynamicObject>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use futures::StreamExt;
+    use kube::runtime::watcher::{self, Event};
+    let (listed, listed_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut listed = Some(listed);
+        let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
+        while let Some(event) = events.next().await {
+            if let Ok(Event::InitDone) = event
+                && let Some(listed) = listed.take()
+            {
+                let _ = listed.send(());
+            }
+        }
+    });
+    tokio::time::timeout(STALL_LIST, listed_rx)
+        .await
+        .map_err(|_| anyhow::anyhow!("the second watch did not list within {STALL_LIST:?}"))??;
+    Ok(task)
+}
+
+/// How long the second watch's list of N Deployments may take.
+const STALL_LIST: Duration = Duration::from_secs(600);
