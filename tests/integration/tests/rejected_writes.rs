@@ -36,7 +36,15 @@ async fn a_refused_status_leaves_an_event_and_is_retried_until_a_valid_one_arriv
         note.contains("readyReplicas"),
         "the server's reason: {note}"
     );
-    assert!(controller.metrics().reconcile_errors() > 0);
+    // The Event is recorded inside the reconcile, the error counted when it
+    // returns: the count may trail the Event by a moment.
+    wait_for("a counted reconcile error", TIMEOUT, || async {
+        match controller.metrics().reconcile_errors() {
+            0 => Err("reconcile_errors = 0".to_string()),
+            _ => Ok(()),
+        }
+    })
+    .await;
     let o = web.observe().await;
     assert_eq!(
         o.status,

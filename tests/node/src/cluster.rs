@@ -165,16 +165,40 @@ impl Node {
         candidates: &[String],
         timeout: Duration,
     ) -> anyhow::Result<String> {
+        self.wait_holder_that(&format!("any of {candidates:?}"), timeout, |h| {
+            candidates.iter().any(|c| c == h)
+        })
+        .await
+    }
+
+    /// Polls until the Lease is held by anyone but `gone`: after a clean
+    /// shutdown the standby and the ReplicaSet's replacement pod compete for
+    /// the released Lease, and either may win.
+    pub async fn wait_holder_other_than(
+        &self,
+        gone: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
+        self.wait_holder_that(&format!("anyone but {gone}"), timeout, |h| h != gone)
+            .await
+    }
+
+    async fn wait_holder_that(
+        &self,
+        who: &str,
+        timeout: Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<String> {
         let t0 = Instant::now();
         loop {
             if let Some(h) = self.lease_holder().await?
-                && candidates.contains(&h)
+                && wanted(&h)
             {
                 return Ok(h);
             }
             if t0.elapsed() > timeout {
                 bail!(
-                    "Lease {NAMESPACE}/{LEASE} not held by any of {candidates:?} within {timeout:?} (holder: {:?})",
+                    "Lease {NAMESPACE}/{LEASE} not held by {who} within {timeout:?} (holder: {:?})",
                     self.lease_holder().await?
                 );
             }
