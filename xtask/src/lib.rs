@@ -183,6 +183,33 @@ fn guest_cargo(release: bool, target: &Path) -> Command {
     cargo
 }
 
+/// Builds the guest `package` with [`guest_cargo`] (`args` names the package
+/// to cargo) into `target`, and returns the core module cargo wrote; `what`
+/// names it in errors.
+fn build_guest(
+    release: bool,
+    target: &Path,
+    package: &str,
+    what: &str,
+    args: impl FnOnce(&mut Command),
+) -> Result<PathBuf, BuildError> {
+    let mut cargo = guest_cargo(release, target);
+    args(&mut cargo);
+    let status = cargo
+        .status()
+        .map_err(|e| BuildError(format!("run cargo for {what}: {e}")))?;
+    if !status.success() {
+        return fail(format!(
+            "building {what} failed ({status}); see cargo's output above"
+        ));
+    }
+    let profile = if release { "release" } else { "debug" };
+    Ok(target
+        .join(WASM_TARGET)
+        .join(profile)
+        .join(format!("{}.wasm", package.replace('-', "_"))))
+}
+
 /// Compiles the given policy packages for the guest target and writes each
 /// component to `out_dir/<stem>.wasm`. Returns the written paths.
 pub fn build_policies(
@@ -194,26 +221,20 @@ pub fn build_policies(
     // A target dir of its own: the outer cargo holds the lock of the main one
     // while a build script runs.
     let guest_target = target_dir().join("wasm-guests");
-    let profile = if release { "release" } else { "debug" };
     let mut written = Vec::new();
     fs::create_dir_all(out_dir).map_err(|e| BuildError(format!("create {out_dir:?}: {e}")))?;
     // One cargo invocation per policy: a policy that reuses another's crate with
     // the `component` feature off must not see it turned on by feature unification.
     for (package, stem) in policies {
-        let mut cargo = guest_cargo(release, &guest_target);
-        cargo.current_dir(workspace_root()).args(["-p", package]);
-        let status = cargo
-            .status()
-            .map_err(|e| BuildError(format!("run cargo for policy {package}: {e}")))?;
-        if !status.success() {
-            return fail(format!(
-                "building policy {package} for {WASM_TARGET} failed ({status}); see cargo's output above"
-            ));
-        }
-        let core = guest_target
-            .join(WASM_TARGET)
-            .join(profile)
-            .join(format!("{}.wasm", package.replace('-', "_")));
+        let core = build_guest(
+            release,
+            &guest_target,
+            package,
+            &format!("policy {package} for {WASM_TARGET}"),
+            |cargo| {
+                cargo.current_dir(workspace_root()).args(["-p", package]);
+            },
+        )?;
         let component = componentize(&core)?;
         let out = out_dir.join(format!("{stem}.wasm"));
         fs::write(&out, component).map_err(|e| BuildError(format!("write {out:?}: {e}")))?;
@@ -240,20 +261,9 @@ pub fn build_standalone_crate(dir: &Path) -> Result<Vec<u8>, BuildError> {
     // The workspace guests' target dir, with their settings: the dependencies
     // (wit-bindgen and its macros) are already built there.
     let target = target_dir().join("wasm-guests");
-    let mut cargo = guest_cargo(true, &target);
-    cargo.arg("--manifest-path").arg(&manifest);
-    let status = cargo
-        .status()
-        .map_err(|e| BuildError(format!("run cargo for {manifest:?}: {e}")))?;
-    if !status.success() {
-        return fail(format!(
-            "building {manifest:?} failed ({status}); see cargo's output above"
-        ));
-    }
-    let core = target
-        .join(WASM_TARGET)
-        .join("release")
-        .join(format!("{}.wasm", package.replace('-', "_")));
+    let core = build_guest(true, &target, &package, &format!("{manifest:?}"), |cargo| {
+        cargo.arg("--manifest-path").arg(&manifest);
+    })?;
     componentize(&core)
 }
 
