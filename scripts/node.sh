@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real single-node Kubernetes 1.20 for the real-node test, inside a network namespace that has
+# A real single-node Kubernetes 1.32 for the real-node test, inside a network namespace that has
 # only `lo`: etcd, the WDS kube-apiserver (the hosting cluster), kube-controller-manager,
 # kube-scheduler, containerd + runc (Debian), the kubelet; and a separate ITS kube-apiserver.
 # Then it runs a command inside that network namespace, and undoes everything.
@@ -16,11 +16,13 @@
 #   (and NODE_WORKSPACE, the checkout's root, which xtask sets and passes through)
 # and the script exits with COMMAND's exit code.
 #
-# Why a network namespace: the kubelet calls the cloud metadata address 169.254.169.254 at start
-# (the AWS credential provider is compiled in even with `providerless`); with only `lo` nothing it
-# starts can reach any address but loopback, whatever flag is forgotten. It also makes the fixed
-# ports below private to this run. The daemons enter the namespace with `nsenter --net` (not
-# `ip netns exec`, which remounts /sys and so hides the cgroup hierarchies from kubelet and runc).
+# Why a network namespace: the 1.20 kubelet called the cloud metadata address 169.254.169.254 at
+# start (its in-tree AWS credential provider); 1.32 no longer has that provider, but with only
+# `lo` nothing the node starts can reach any address but loopback, whatever flag is forgotten or
+# whatever a later version adds (AWS_EC2_METADATA_DISABLED=true stays on the kubelet too). It
+# also makes the fixed ports below private to this run. The daemons enter the namespace with
+# `nsenter --net` (not `ip netns exec`, which remounts /sys and so hides the cgroup hierarchies
+# from kubelet and runc).
 #
 # Host side effects, all undone on exit (trap): sysctls the kubelet rewrites (saved, restored),
 # the kubepods cgroups (removed), /var/log/pods and /var/log/containers entries (removed), mounts
@@ -39,7 +41,7 @@ shift
 (($#)) || { echo "usage: scripts/node.sh IMAGE_ARCHIVE -- COMMAND [ARGS...]" >&2; exit 2; }
 
 CACHE_ROOT="${STATUS_ROUTER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/status-router}"
-BIN="${STATUS_ROUTER_CONTROL_PLANE_BIN:-$CACHE_ROOT/control-plane/k8s-1.20.2-etcd-3.4.23/bin}"
+BIN="${STATUS_ROUTER_CONTROL_PLANE_BIN:-$CACHE_ROOT/control-plane/k8s-1.32.13-etcd-3.5.16/bin}"
 log() { printf 'node: [%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
@@ -240,7 +242,7 @@ apiserver() { # NAME PORT
     --service-account-key-file "$P/sa.pub" --service-account-signing-key-file "$P/sa.key" \
     --service-account-issuer https://kubernetes.default.svc \
     --service-cluster-ip-range 127.0.100.0/24 --endpoint-reconciler-type none \
-    --kubelet-preferred-address-types InternalIP --insecure-port 0 --profiling=false
+    --kubelet-preferred-address-types InternalIP --profiling=false
 }
 apiserver wds 6443
 apiserver its 6444
@@ -248,10 +250,15 @@ ready() { "${IN[@]}" curl -sf --cacert "$P/ca.crt" -H "Authorization: Bearer $AD
 wait_for "WDS API server ready" 90 ready 6443
 wait_for "ITS API server ready" 90 ready 6444
 
+# Pods get projected (bound) ServiceAccount tokens, which the API server signs with sa.key; the
+# controller-manager's --service-account-private-key-file only serves Secrets of type
+# kubernetes.io/service-account-token created by hand (1.32 generates none by itself), and
+# --root-ca-file is what the kube-root-ca.crt ConfigMaps of the projected volumes carry.
+# No insecure port since 1.24 (--port is gone); --secure-port 0 serves nothing.
 start controller-manager "$BIN/kube-controller-manager" --kubeconfig "$STATE/wds.kubeconfig" \
   --service-account-private-key-file "$P/sa.key" --root-ca-file "$P/ca.crt" --leader-elect=false \
-  --use-service-account-credentials=false --port 0 --secure-port 0 --controllers '*,-nodeipam,-cloud-node-lifecycle'
-start scheduler "$BIN/kube-scheduler" --kubeconfig "$STATE/wds.kubeconfig" --leader-elect=false --port 0 --secure-port 0
+  --use-service-account-credentials=false --secure-port 0 --controllers '*,-node-ipam-controller,-cloud-node-lifecycle-controller'
+start scheduler "$BIN/kube-scheduler" --kubeconfig "$STATE/wds.kubeconfig" --leader-elect=false --secure-port 0
 
 # ---- containerd ---------------------------------------------------------------------------------
 C="$STATE/containerd"
@@ -294,6 +301,11 @@ address: 127.0.0.1
 authentication: {anonymous: {enabled: true}, webhook: {enabled: false}}
 authorization: {mode: AlwaysAllow}
 cgroupDriver: cgroupfs
+# These machines run cgroup v1 (/sys/fs/cgroup is a tmpfs of v1 controllers): 1.32 supports it in
+# maintenance mode; say so explicitly (the default becomes true in 1.35).
+failCgroupV1: false
+containerRuntimeEndpoint: unix://$C/containerd.sock
+registerNode: true
 failSwapOn: false
 makeIPTablesUtilChains: false
 nodeStatusUpdateFrequency: 4s
@@ -302,11 +314,11 @@ evictionHard: {memory.available: "1Mi", nodefs.available: "1%", imagefs.availabl
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 EOF
-# AWS_EC2_METADATA_DISABLED: the compiled-in AWS credential provider must not call 169.254.169.254.
+# AWS_EC2_METADATA_DISABLED: no AWS SDK in the kubelet may call 169.254.169.254 (1.20's in-tree
+# credential provider did; kept as a guard beside the network namespace).
 start kubelet env AWS_EC2_METADATA_DISABLED=true "$BIN/kubelet" --config "$K/config.yaml" \
   --kubeconfig "$STATE/wds.kubeconfig" --root-dir "$K/root" --cert-dir "$K/pki" \
-  --container-runtime remote --container-runtime-endpoint "unix://$C/containerd.sock" \
-  --hostname-override 127.0.0.1 --register-node=true --v=1
+  --hostname-override 127.0.0.1 --v=1
 export KUBECONFIG="$STATE/wds.kubeconfig"
 node_ready() { [[ "$("${IN[@]}" kubectl get node 127.0.0.1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]]; }
 wait_for "node 127.0.0.1 Ready" 120 node_ready

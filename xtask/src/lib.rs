@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::{env, fmt, fs};
 
+pub mod gomod;
 pub mod lang;
 
 /// The guest target. Plain `unknown`: policies import nothing, not even WASI.
@@ -65,47 +66,32 @@ pub fn workspace_root() -> PathBuf {
         })
 }
 
-/// Names a directory with KubeStellar's published CRDs
-/// (`control.kubestellar.io_*.yaml`), for the tests that run the controller
-/// with them installed instead of ours.
-pub const KUBESTELLAR_CRDS_ENV: &str = "STATUS_ROUTER_KUBESTELLAR_CRDS";
-
-/// Every test that needs KubeStellar's published CRDs has this in its name,
-/// so that `cargo xtask test` can leave exactly those out, and say so, on a
-/// clone without them.
-pub const NEEDS_KUBESTELLAR_CRDS: &str = "published_crds";
-
-/// Where KubeStellar's published CRDs are: `$STATUS_ROUTER_KUBESTELLAR_CRDS`,
-/// else the `shared/kubestellar-crds` directory beside the clone (CI has it;
-/// the project never copies KubeStellar's CRDs in).
-pub fn kubestellar_crds_dir() -> PathBuf {
-    match env::var_os(KUBESTELLAR_CRDS_ENV) {
-        Some(dir) => PathBuf::from(dir),
-        None => workspace_root().join("../shared/kubestellar-crds"),
+/// A CRD of KubeStellar's as a KubeStellar install has it, for the tests that run with
+/// KubeStellar's CRDs instead of ours: `plural` is `bindings`, `bindingpolicies`,
+/// `statuscollectors`, `combinedstatuses` (read from KubeStellar's Go module, see [`gomod`])
+/// or `workstatuses`.
+///
+/// The WorkStatus CRD belongs to KubeStellar's status add-on, whose module the Go module proxy
+/// does not serve here: it is read from the shared `kubestellar-crds` directory beside the clone
+/// when that holds it (CI has it), and is otherwise our own generated CRDs
+/// (`config/crds/kubestellar.yaml`, which `the_checked_in_crds_do_not_drift` keeps equal to the
+/// types), said on stderr. Panics with what to fix when Go cannot read the module.
+pub fn kubestellar_crd(plural: &str) -> PathBuf {
+    if plural == "workstatuses" {
+        let shared = workspace_root()
+            .join("../shared/kubestellar-crds/control.kubestellar.io_workstatuses.yaml");
+        if shared.is_file() {
+            return shared;
+        }
+        eprintln!(
+            "KubeStellar's WorkStatus CRD is not at {}: using ours (config/crds/kubestellar.yaml)",
+            shared.display()
+        );
+        return workspace_root().join("config/crds/kubestellar.yaml");
     }
-}
-
-/// [`kubestellar_crds_dir`] for a test that needs it: panics, saying where
-/// to put the CRDs, when they are missing. Run on its own, such a test fails
-/// loudly; `cargo xtask test` leaves it out on a clone without them and lists
-/// it as not run (its name contains [`NEEDS_KUBESTELLAR_CRDS`]).
-pub fn require_kubestellar_crds() -> PathBuf {
-    let dir = kubestellar_crds_dir();
-    assert!(
-        kubestellar_crds_present(),
-        "KubeStellar's published CRDs (control.kubestellar.io_*.yaml) are not in {}: set \
-         ${KUBESTELLAR_CRDS_ENV} to a directory holding them (KubeStellar's config/crd/bases/), \
-         or put the shared `kubestellar-crds` directory beside the clone",
-        dir.display(),
-    );
-    dir
-}
-
-/// Whether [`kubestellar_crds_dir`] holds KubeStellar's CRDs.
-pub fn kubestellar_crds_present() -> bool {
-    kubestellar_crds_dir()
-        .join("control.kubestellar.io_bindings.yaml")
-        .is_file()
+    gomod::kubestellar_crds_dir()
+        .map(|dir| dir.join(format!("control.kubestellar.io_{plural}.yaml")))
+        .unwrap_or_else(|e| panic!("KubeStellar's CRDs from its Go module: {e}"))
 }
 
 /// The workspace's target directory, honouring `CARGO_TARGET_DIR`.

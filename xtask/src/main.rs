@@ -21,11 +21,10 @@ tasks:
   build-policy DIR [-o OUT]
                    build the policy in DIR (as `status-router policy new` writes it)
                    into OUT (default DIR/<name of DIR>.wasm)
-  control-plane    build (once) and cache kube-apiserver and etcd
+  control-plane    build (once, from Go modules) and cache Kubernetes 1.32 (kube-apiserver,
+                   etcd, the node's binaries) and KubeStellar's controller-manager
   test             setup, then every test: unit, policy and integration (all test
-                   binaries, whatever fails; tests that need KubeStellar's published CRDs
-                   run when $STATUS_ROUTER_KUBESTELLAR_CRDS or ../shared/kubestellar-crds
-                   holds them, and are listed as not run otherwise);
+                   binaries, whatever fails), KubeStellar's judgement included;
                    then the real-node test (node-test, needs root)
   demo             setup, then the local demo with the embedded default policy
   bench            setup, then every benchmark (see BENCHMARKS.md)
@@ -35,7 +34,7 @@ tasks:
   image            build the status-router image (OCI archive) with buildah, no daemon;
                    --stage-only: only its build context, for docker/podman build;
                    --dev: from the dev-profile binary (debug info stripped)
-  node-test        the real-node test: image, a Kubernetes 1.20 node in a network namespace,
+  node-test        the real-node test: image, a Kubernetes 1.32 node in a network namespace,
                    config/default on it (needs root; `test` runs it too)
   node-bench       leader failover times on the real node [--runs N] (see BENCHMARKS.md)";
 
@@ -197,8 +196,17 @@ fn policy_dir() -> PathBuf {
     target_dir().join("policies")
 }
 
+/// Kubernetes 1.32 and KubeStellar's controller-manager, built from their Go modules (cached
+/// outside the clone; a second call returns at once).
 fn control_plane() -> Result {
-    run(Command::new("bash").arg(workspace_root().join("scripts/build-control-plane.sh")))
+    let started = std::time::Instant::now();
+    run(Command::new("bash").arg(workspace_root().join("scripts/build-control-plane.sh")))?;
+    run(Command::new("bash").arg(workspace_root().join("scripts/build-kubestellar.sh")))?;
+    eprintln!(
+        "xtask: the Go builds (or their cache check) took {:.0?}",
+        started.elapsed()
+    );
+    Ok(())
 }
 
 /// Builds the binary (profile `release`, or `dev`) and the image from it; the OCI archive's path.

@@ -2,18 +2,15 @@
 //! fails, and one closing count of what really ran.
 //!
 //! `cargo test` stops at the first test binary that fails, so one failure
-//! would hide every result after it: the run uses `--no-fail-fast`. Tests
-//! that need files from outside the clone (KubeStellar's published CRDs) are
-//! left out, loudly and by name, where those files are missing; in CI
-//! (`CI` set) nothing is left out, so a missing directory fails there.
+//! would hide every result after it: the run uses `--no-fail-fast`. Nothing
+//! is left out: what the tests need from outside the clone (the control
+//! plane, KubeStellar's controller-manager and CRDs) comes from pinned Go
+//! modules that `cargo xtask test` builds or reads first.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use xtask::{
-    KUBESTELLAR_CRDS_ENV, NEEDS_KUBESTELLAR_CRDS, kubestellar_crds_dir, kubestellar_crds_present,
-    workspace_root,
-};
+use xtask::workspace_root;
 
 use super::Result;
 
@@ -49,18 +46,8 @@ impl Tally {
 /// Runs every test of the workspace; fails if any failed or did not report.
 pub fn run() -> Result {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-    let mut skip = Vec::new();
-    if !kubestellar_crds_present() && !in_ci {
-        skip.push(NEEDS_KUBESTELLAR_CRDS);
-    }
-
-    let mut test = Command::new(&cargo);
-    test.args(["test", "--workspace", "--no-fail-fast", "--"]);
-    for pattern in &skip {
-        test.args(["--skip", pattern]);
-    }
-    let mut child = test
+    let mut child = Command::new(&cargo)
+        .args(["test", "--workspace", "--no-fail-fast"])
         .current_dir(workspace_root())
         .stdout(Stdio::piped())
         .spawn()
@@ -73,26 +60,6 @@ pub fn run() -> Result {
     }
     let status = child.wait()?;
 
-    let not_run = if skip.is_empty() {
-        Vec::new()
-    } else {
-        list_tests(&cargo, NEEDS_KUBESTELLAR_CRDS)?
-    };
-    if !not_run.is_empty() {
-        println!();
-        println!(
-            "NOT RUN ({}): KubeStellar's published CRDs are not in {}.",
-            not_run.len(),
-            kubestellar_crds_dir().display()
-        );
-        println!(
-            "  To run them, set ${KUBESTELLAR_CRDS_ENV} to a directory holding \
-             control.kubestellar.io_*.yaml (KubeStellar's config/crd/bases/); CI has them."
-        );
-        for name in &not_run {
-            println!("  not run: {name}");
-        }
-    }
     println!();
     if tally.ignored > 0 {
         println!(
@@ -101,13 +68,8 @@ pub fn run() -> Result {
         );
     }
     println!("test binaries that reported: {}", tally.binaries);
-    // The closing line CI reads: what ran, and what was left out above.
-    if not_run.is_empty() {
-        println!("tests: {} passed, {} failed", tally.passed, tally.failed);
-    } else {
-        let (passed, failed, skipped) = (tally.passed, tally.failed, not_run.len());
-        println!("tests: {passed} passed, {failed} failed, {skipped} skipped");
-    }
+    // The closing line CI reads.
+    println!("tests: {} passed, {} failed", tally.passed, tally.failed);
     if !status.success() {
         if tally.failed == 0 {
             return Err(format!(
@@ -119,21 +81,6 @@ pub fn run() -> Result {
         return Err(format!("{} test(s) failed (see above)", tally.failed).into());
     }
     Ok(())
-}
-
-/// The tests whose names contain `filter`, by `--list`ing them (no test runs).
-fn list_tests(cargo: &str, filter: &str) -> Result<Vec<String>> {
-    let output = Command::new(cargo)
-        .args(["test", "--workspace", "--quiet", "--", filter, "--list"])
-        .current_dir(workspace_root())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("could not list the tests: {e}"))?;
-    Ok(String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| line.strip_suffix(": test"))
-        .map(str::to_string)
-        .collect())
 }
 
 #[cfg(test)]

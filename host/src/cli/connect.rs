@@ -1,13 +1,19 @@
 //! Where the WDS and the ITS are: one kubeconfig with a context per space
 //! (`--kubeconfig`, `$KUBECONFIG`, `~/.kube/config`, as before), a kubeconfig
 //! per space (`--wds-kubeconfig`, `--its-kubeconfig`: what a pod gets from a
-//! Secret), or, for the WDS, the cluster the pod runs in.
+//! Secret), or, for the WDS, the cluster the pod runs in. With `--its-name`,
+//! as KubeStellar finds them instead: KubeFlex ControlPlanes of the hosting
+//! cluster ([`super::kubeflex`]).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::kubeflex::{Finder, Hosting};
+use super::run::parse_seconds;
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
@@ -26,6 +32,22 @@ pub struct ConnectArgs {
     /// The kubeconfig context of the ITS [default: its, or the current context of --its-kubeconfig].
     #[arg(long)]
     its_context: Option<String>,
+    /// Find both spaces as KubeStellar does: the KubeFlex ControlPlanes named by --wds-name and
+    /// this, in the hosting cluster, and the kubeconfig Secret each one's status.secretRef names.
+    #[arg(
+        long,
+        env = "STATUS_ROUTER_ITS_NAME",
+        conflicts_with_all = ["wds_kubeconfig", "its_kubeconfig", "wds_context", "its_context"]
+    )]
+    its_name: Option<String>,
+    /// The hosting cluster's context in the kubeconfig, with --its-name [default: its current
+    /// context; in a pod with no kubeconfig named, the pod's own cluster].
+    #[arg(long, requires = "its_name")]
+    hosting_context: Option<String>,
+    /// How long --its-name waits for the ControlPlanes, their status.secretRef, Secrets and keys
+    /// (polled every 2s), like `90s` or `5m`.
+    #[arg(long, default_value = "5m", value_parser = parse_seconds, requires = "its_name")]
+    kubeflex_timeout: Duration,
 }
 
 /// Where one space's client comes from.
@@ -75,10 +97,16 @@ impl ConnectArgs {
         }
     }
 
-    /// Connects to both spaces.
-    pub async fn connect(&self) -> anyhow::Result<Spaces> {
+    /// Connects to both spaces; `wds_name` is the WDS's ControlPlane with `--its-name`.
+    pub async fn connect(&self, wds_name: &str) -> anyhow::Result<Spaces> {
         let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
         let env_kubeconfig = std::env::var_os("KUBECONFIG").is_some();
+        if let Some(its_name) = &self.its_name {
+            let kubeconfig_named = self.kubeconfig.is_some() || env_kubeconfig;
+            return self
+                .connect_kubeflex([wds_name, its_name], kubeconfig_named, in_cluster)
+                .await;
+        }
         let sources = [
             ("WDS", self.wds_source(env_kubeconfig, in_cluster)),
             ("ITS", self.its_source()),
@@ -112,6 +140,60 @@ impl ConnectArgs {
         let its = clients.pop().expect("two clients");
         let wds = clients.pop().expect("two clients");
         Ok(Spaces { wds, its, shared })
+    }
+
+    /// Connects to the spaces of the KubeFlex ControlPlanes `[wds, its]` of the hosting cluster.
+    async fn connect_kubeflex(
+        &self,
+        [wds_name, its_name]: [&str; 2],
+        kubeconfig_named: bool,
+        in_pod: bool,
+    ) -> anyhow::Result<Spaces> {
+        let hosting = Hosting::choose(self.hosting_context.clone(), kubeconfig_named, in_pod);
+        let (config, shared) = match &hosting {
+            Hosting::InCluster => (
+                kube::Config::incluster().context("the hosting cluster (in-cluster config)")?,
+                None,
+            ),
+            Hosting::Kubeconfig(context) => {
+                let shared = match &self.kubeconfig {
+                    Some(path) => Kubeconfig::read_from(path)
+                        .with_context(|| format!("cannot read kubeconfig {}", path.display()))?,
+                    None => Kubeconfig::read().context(
+                        "cannot read the hosting cluster's kubeconfig ($KUBECONFIG or \
+                         ~/.kube/config); give --kubeconfig",
+                    )?,
+                };
+                let config = config(shared.clone(), context.clone())
+                    .await
+                    .context("the hosting cluster")?;
+                (config, Some(shared))
+            }
+        };
+        tracing::info!(
+            url = %config.cluster_url,
+            wds = wds_name,
+            its = its_name,
+            "finding the spaces through KubeFlex ControlPlanes of the hosting cluster"
+        );
+        let finder = Finder {
+            hosting: kube::Client::try_from(config).context("a client for the hosting cluster")?,
+            in_pod,
+            timeout: self.kubeflex_timeout,
+        };
+        let (wds, its) = tokio::try_join!(
+            finder.config("WDS", wds_name),
+            finder.config("ITS", its_name)
+        )?;
+        let client = |space: &str, config: kube::Config| {
+            tracing::info!(space, url = %config.cluster_url, "connecting");
+            kube::Client::try_from(config).with_context(|| format!("a client for the {space}"))
+        };
+        Ok(Spaces {
+            wds: client("WDS", wds)?,
+            its: client("ITS", its)?,
+            shared,
+        })
     }
 }
 
@@ -175,6 +257,68 @@ mod tests {
         assert_eq!(a.its_source(), Source::Shared("its".into()));
         let a = args(&["--kubeconfig", "/k", "--wds-context", "w1"]);
         assert_eq!(a.wds_source(false, false), Source::Shared("w1".into()));
+    }
+
+    fn try_args(argv: &[&str]) -> Result<ConnectArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("x").chain(argv.iter().copied())).map(|c| c.connect)
+    }
+
+    #[test]
+    fn its_name_finds_both_spaces_in_the_hosting_clusters_kubeflex_control_planes() {
+        let a = args(&["--its-name", "its1"]);
+        assert_eq!(a.its_name.as_deref(), Some("its1"));
+        assert_eq!(
+            a.kubeflex_timeout,
+            Duration::from_secs(300),
+            "5m, as upstream"
+        );
+        let a = args(&[
+            "--kubeconfig",
+            "/k",
+            "--its-name",
+            "its1",
+            "--hosting-context",
+            "kind-kubeflex",
+            "--kubeflex-timeout",
+            "90s",
+        ]);
+        assert_eq!(a.hosting_context.as_deref(), Some("kind-kubeflex"));
+        assert_eq!(a.kubeflex_timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn its_name_refuses_the_kubeconfig_flags_of_a_space() {
+        for flag in [
+            "--wds-kubeconfig",
+            "--its-kubeconfig",
+            "--wds-context",
+            "--its-context",
+        ] {
+            let e = try_args(&["--its-name", "its1", flag, "x"]).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict, "{flag}");
+            let text = e.to_string();
+            assert!(
+                text.contains("--its-name") && text.contains(flag),
+                "{flag}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_hosting_flags_need_its_name() {
+        for argv in [
+            &["--hosting-context", "h"][..],
+            &["--kubeflex-timeout", "10s"][..],
+        ] {
+            let e = try_args(argv).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "{argv:?}"
+            );
+            assert!(e.to_string().contains("--its-name"), "{e}");
+        }
+        assert!(try_args(&["--its-name", "i", "--kubeflex-timeout", "0s"]).is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use status_router::policy::{DEFAULT_POLICY, Limits, Policy, PolicyEngine};
 
 mod collector;
 mod connect;
+mod kubeflex;
 pub mod logs;
 mod new;
 mod policy;

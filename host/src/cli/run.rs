@@ -34,7 +34,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 pub struct RunArgs {
     #[command(flatten)]
     connect: ConnectArgs,
-    /// This WDS's name, as WorkStatuses carry it in `transport.kubestellar.io/originWdsName`.
+    /// This WDS's name, as WorkStatuses carry it in `transport.kubestellar.io/originWdsName`
+    /// (with --its-name, also the name of its KubeFlex ControlPlane).
     #[arg(long, env = "STATUS_ROUTER_WDS_NAME")]
     wds_name: String,
     /// The policy component, watched for changes; the embedded default policy when absent.
@@ -128,7 +129,7 @@ impl LeaderArgs {
 }
 
 /// `15`, `15s` or `1m`: whole seconds, as a Lease counts.
-fn parse_seconds(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_seconds(text: &str) -> Result<Duration, String> {
     let (number, unit) = match text.strip_suffix('s') {
         Some(n) => (n, 1),
         None => match text.strip_suffix('m') {
@@ -176,7 +177,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(%source, digest = %module.policy.info().digest, from_cache = module.from_cache, "policy loaded");
     let active = ActivePolicy::new(module);
 
-    let spaces = args.connect.connect().await?;
+    let spaces = args.connect.connect(&args.wds_name).await?;
     let wds = spaces.wds.clone();
     let controller = Controller::with_active_policy(
         wds.clone(),

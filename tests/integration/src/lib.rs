@@ -34,6 +34,5 @@ pub fn workspace_file(path: &str) -> PathBuf {
     xtask::workspace_root().join(path)
 }
 
-/// KubeStellar's published CRDs, for the tests whose names contain
-/// [`xtask::NEEDS_KUBESTELLAR_CRDS`]; see [`xtask::require_kubestellar_crds`].
-pub use xtask::require_kubestellar_crds as kubestellar_crds_dir;
+/// A CRD as KubeStellar publishes it; see [`xtask::kubestellar_crd`].
+pub use xtask::kubestellar_crd;

@@ -2,9 +2,8 @@
 //! KubeStellar's own CRDs: upstream's five end-to-end expectations, the API
 //! text where upstream departs from it (limit, null and failing filters,
 //! deleted WorkStatuses, invalid and missing collectors), re-evaluation when
-//! an input changes, and the cost limit. Their names end in
-//! `_with_published_crds`: `cargo xtask test` leaves them out, and lists them,
-//! on a clone without KubeStellar's CRDs (see `xtask::NEEDS_KUBESTELLAR_CRDS`).
+//! an input changes, and the cost limit. KubeStellar's CRDs come from its Go
+//! module (see `xtask::kubestellar_crd`).
 
 mod combined;
 mod common;

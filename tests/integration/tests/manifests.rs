@@ -3,8 +3,7 @@
 //!
 //! - `config/default` is hardened (securityContext, probes, resources, the cache emptyDir), has
 //!   a PodDisruptionBudget, a metrics Service, leader election on, and mounts nothing by subPath;
-//! - `kubectl apply -k ... --dry-run=server` is clean on a real kube-apiserver (1.20, so through
-//!   `config/test/k8s-1.20`, which differs from `config/default` only in the PDB's apiVersion);
+//! - `kubectl apply -k config/default --dry-run=server` is clean on a real kube-apiserver (1.32);
 //! - applied for real on an API server with RBAC on, the ServiceAccount may make every API call
 //!   the code makes (the list below, with where each call is), and nothing it does not need.
 
@@ -167,7 +166,7 @@ fn overlays_and_components_render_and_never_mount_by_sub_path() {
         "default",
         "samples/production",
         "test/node",
-        "test/k8s-1.20",
+        "samples/kubestellar",
     ] {
         let docs = render(dir);
         let text = serde_json::to_string(&docs).unwrap();
@@ -202,18 +201,119 @@ fn overlays_and_components_render_and_never_mount_by_sub_path() {
         c.get("ports").is_none(),
         "hostNetwork replicas must not declare ports"
     );
-    // The 1.20 overlay is config/default but for the PDB's apiVersion.
-    let mut old = render("test/k8s-1.20");
-    let mut new = render("default");
-    for docs in [&mut old, &mut new] {
-        for d in docs
-            .iter_mut()
-            .filter(|d| d["kind"] == "PodDisruptionBudget")
-        {
-            d["apiVersion"] = "policy/any".into();
-        }
+    // The real-node overlay changes only the Deployment: the node runs config/default's other
+    // objects as they are (the PodDisruptionBudget's policy/v1 included).
+    let others = |docs: Vec<Value>| -> Vec<Value> {
+        docs.into_iter()
+            .filter(|d| d["kind"] != "Deployment")
+            .collect()
+    };
+    assert_eq!(others(node), others(render("default")));
+}
+
+#[test]
+fn the_kubestellar_sample_runs_beside_kubestellar_and_finds_its_spaces_through_kubeflex() {
+    let docs = render("samples/kubestellar");
+    assert!(
+        !docs.iter().any(|d| d["kind"] == "Namespace"),
+        "KubeFlex makes <wds>-system"
+    );
+    for doc in docs
+        .iter()
+        .filter(|d| d["metadata"]["namespace"].is_string())
+    {
+        let ns = doc["metadata"]["namespace"].as_str().unwrap();
+        let only_its = doc["kind"] == "Role" || doc["kind"] == "RoleBinding";
+        assert!(
+            ns == "wds1-system" || (only_its && ns == "its1-system"),
+            "{} {} in {ns}",
+            doc["kind"],
+            doc["metadata"]["name"]
+        );
     }
-    assert_eq!(old, new);
+    let c = container(&docs);
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for arg in [
+        "run",
+        "--leader-elect",
+        "--wds-name=wds1",
+        "--its-name=its1",
+    ] {
+        assert!(args.contains(&arg), "{arg} not in {args:?}");
+    }
+    assert!(
+        c["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("localhost/status-router")
+    );
+    // --its-name conflicts with a space's kubeconfig, so none is left, nor its Secret.
+    let text = serde_json::to_string(&find(&docs, "Deployment", "status-router")).unwrap();
+    for gone in [
+        "STATUS_ROUTER_ITS_KUBECONFIG",
+        "STATUS_ROUTER_WDS_KUBECONFIG",
+        "STATUS_ROUTER_WDS_NAME",
+        "its-kubeconfig",
+    ] {
+        assert!(!text.contains(gone), "{gone} is still in the Deployment");
+    }
+    // In the hosting cluster: the ControlPlanes and the kubeconfig Secrets, nothing else.
+    assert!(
+        !docs
+            .iter()
+            .any(|d| d["metadata"]["name"] == "status-router-wds"),
+        "the WDS grant belongs to a WDS, not to the hosting cluster"
+    );
+    let rules = &find(&docs, "ClusterRole", "status-router-kubeflex")["rules"];
+    assert_eq!(rules[0]["apiGroups"][0], "tenancy.kflex.kubestellar.org");
+    assert_eq!(rules[0]["resources"][0], "controlplanes");
+    let subject = |binding: &Value| binding["subjects"][0].clone();
+    let sa = serde_json::json!({"kind": "ServiceAccount", "name": "status-router", "namespace": "wds1-system"});
+    assert_eq!(
+        subject(find(
+            &docs,
+            "ClusterRoleBinding",
+            "status-router-kubeflex-wds1"
+        )),
+        sa
+    );
+    for ns in ["wds1-system", "its1-system"] {
+        let role = docs
+            .iter()
+            .find(|d| d["kind"] == "Role" && d["metadata"]["namespace"] == ns)
+            .unwrap_or_else(|| panic!("no Role for the kubeconfig Secret in {ns}"));
+        assert_eq!(role["rules"][0]["resources"][0], "secrets");
+        assert_eq!(role["rules"][0]["verbs"], serde_json::json!(["get"]));
+        assert!(
+            role["rules"][0]["resourceNames"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n == "admin-kubeconfig")
+        );
+        let binding = docs
+            .iter()
+            .find(|d| d["kind"] == "RoleBinding" && d["metadata"]["namespace"] == ns)
+            .unwrap_or_else(|| panic!("no RoleBinding in {ns}"));
+        assert_eq!(subject(binding), sa);
+    }
+    // The patch of KubeStellar's controller-manager: the binding controller alone, and only
+    // on the chart's layout (containers kube-rbac-proxy, then manager).
+    let patch_file = root().join("config/samples/kubestellar/controller-manager-binding-only.yaml");
+    let patch: Vec<Value> =
+        serde_yaml::from_str(&std::fs::read_to_string(&patch_file).unwrap()).unwrap();
+    assert_eq!(
+        patch,
+        vec![
+            serde_json::json!({"op": "test", "path": "/spec/template/spec/containers/1/name", "value": "manager"}),
+            serde_json::json!({"op": "add", "path": "/spec/template/spec/containers/1/args/-", "value": "--controllers=binding"}),
+        ]
+    );
 }
 
 /// One API call the code makes: (verb, resource, namespace, where in the code).
@@ -383,7 +483,7 @@ fn a_real_api_server_takes_config_default_and_its_rbac_covers_every_call() {
         .unwrap_or_else(|e| panic!("start a control plane with RBAC: {e}"));
     let kc = plane.kubeconfig_path().to_path_buf();
     let kc_arg = kc.display().to_string();
-    let overlay = root().join("config/test/k8s-1.20").display().to_string();
+    let overlay = root().join("config/default").display().to_string();
     let crds = root()
         .join("config/crds/kubestellar.yaml")
         .display()
@@ -425,7 +525,7 @@ fn a_real_api_server_takes_config_default_and_its_rbac_covers_every_call() {
     );
     assert_eq!(
         dry.lines().count(),
-        render("test/k8s-1.20").len(),
+        render("default").len(),
         "one line per object:\n{dry}"
     );
     kubectl(&[

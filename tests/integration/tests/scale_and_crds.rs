@@ -22,6 +22,7 @@ use serde_json::json;
 use status_router::kubestellar::{Binding, ORIGIN_WDS_LABEL, SourceRef, WorkStatus};
 
 use common::*;
+use integration_tests::kubestellar_crd;
 
 /// A custom resource without a status subresource gets its status through a
 /// merge patch of the object itself.
@@ -287,22 +288,18 @@ fn the_checked_in_crds_do_not_drift() {
 /// names as ours.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn works_with_kubestellars_published_crds() {
-    let dir = integration_tests::kubestellar_crds_dir();
     let cp = tokio::task::spawn_blocking(testenv::ControlPlane::start)
         .await
         .expect("start task")
         .expect("start a private control plane");
     let wds = cp.wds_client().await.expect("WDS client");
     let its = cp.its_client().await.expect("ITS client");
-    testenv::install_crd_files(&wds, &[dir.join("control.kubestellar.io_bindings.yaml")])
+    testenv::install_crd_files(&wds, &[kubestellar_crd("bindings")])
         .await
         .expect("install KubeStellar's Binding CRD");
-    testenv::install_crd_files(
-        &its,
-        &[dir.join("control.kubestellar.io_workstatuses.yaml")],
-    )
-    .await
-    .expect("install KubeStellar's WorkStatus CRD");
+    testenv::install_crd_files(&its, &[kubestellar_crd("workstatuses")])
+        .await
+        .expect("install KubeStellar's WorkStatus CRD");
 
     let wds_name = "wds1";
     let ns = testenv::create_namespace(&wds, "wl").await;

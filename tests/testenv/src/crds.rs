@@ -1,15 +1,13 @@
 //! Installing CustomResourceDefinitions and waiting until the server serves them.
 //!
-//! Why create/replace instead of server-side apply: the server is Kubernetes 1.20 while CRD
-//! YAML is often generated for newer servers (e.g. `x-kubernetes-validations`). Server-side apply
-//! rejects fields the 1.20 schema does not know; a plain create/replace drops them, which is what
-//! a real 1.20 install with `kubectl create` would do.
+//! Server-side apply, as `kubectl apply --server-side` installs them: tests of one binary
+//! install the same CRDs concurrently, and an apply of the same content never conflicts.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -45,7 +43,7 @@ pub fn parse_documents<T: DeserializeOwned>(yaml: &str, origin: &str) -> Result<
     Ok(documents)
 }
 
-/// Installs the CRDs of a multi-document YAML string (create, or replace if present) and
+/// Installs the CRDs of a multi-document YAML string (server-side apply) and
 /// waits until each is Established. Returns the CRD names.
 pub async fn install_crds(client: &Client, yaml: &str) -> Result<Vec<String>, Error> {
     install_parsed(client, parse_crds(yaml, "<inline YAML>")?).await
@@ -71,46 +69,20 @@ async fn install_parsed(
     crds: Vec<CustomResourceDefinition>,
 ) -> Result<Vec<String>, Error> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let apply = PatchParams::apply("testenv").force();
     let mut names = Vec::new();
     for mut crd in crds {
         let name = crd.name_any();
         crd.metadata.resource_version = None;
+        crd.metadata.managed_fields = None;
         crd.status = None;
-        match api.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.is_already_exists() => {
-                replace(&api, &name, &mut crd).await?;
-            }
-            Err(e) => return Err(e.into()),
-        }
+        api.patch(&name, &apply, &Patch::Apply(&crd)).await?;
         names.push(name);
     }
     for name in &names {
         wait_established(&api, name).await?;
     }
     Ok(names)
-}
-
-/// Replaces an existing CRD, retrying on conflicts: the server's own controllers update a new
-/// CRD's status, and other tests may install the same CRD concurrently.
-async fn replace(
-    api: &Api<CustomResourceDefinition>,
-    name: &str,
-    crd: &mut CustomResourceDefinition,
-) -> Result<(), Error> {
-    let mut attempts = 0;
-    loop {
-        let existing = api.get(name).await?;
-        crd.metadata.resource_version = existing.metadata.resource_version;
-        match api.replace(name, &PostParams::default(), crd).await {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(status)) if status.is_conflict() && attempts < 10 => {
-                attempts += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
 }
 
 async fn wait_established(api: &Api<CustomResourceDefinition>, name: &str) -> Result<(), Error> {

@@ -5,8 +5,8 @@
 //! semantics (resourceVersion conflicts, status subresources, watches, server-side apply and
 //! managedFields, CRD validation), which mocks only imitate.
 //!
-//! The binaries (kube-apiserver 1.20.2 and etcd 3.4.23) are built once by
-//! `scripts/build-control-plane.sh` into a cache outside the clone (or found through
+//! The binaries (kube-apiserver 1.32.13 and etcd 3.5.16, built from their Go modules) are built
+//! once by `scripts/build-control-plane.sh` into a cache outside the clone (or found through
 //! `$STATUS_ROUTER_CONTROL_PLANE_BIN`). If they are missing, tests fail loudly, never skip.
 //!
 //! Typical use: every test calls [`wds_client`] / [`its_client`] (which start the shared
@@ -35,6 +35,7 @@ pub(crate) use say;
 mod control_plane;
 mod crds;
 mod faults;
+pub mod kubestellar;
 mod process;
 mod setup;
 
@@ -49,6 +50,7 @@ use kube::api::{Api, ObjectMeta, PostParams};
 
 pub use control_plane::{ApiServer, Authorization, ControlPlane};
 pub use faults::Server;
+pub use kubestellar::{Controllers, KUBESTELLAR_BIN_ENV, KubeStellar, KubeStellarCrds};
 
 /// Spawns a process that the kernel kills when this test binary dies
 /// (PDEATHSIG, see `process`): for a test's own children, such as a
@@ -60,7 +62,7 @@ pub use crds::{install_crd_files, install_crds, parse_crds, parse_documents};
 pub use setup::{BIN_ENV, CACHE_KEY, default_bin_dir, find_binaries};
 
 /// What to run when the binaries are missing.
-pub const BUILD_HINT: &str = "run `scripts/build-control-plane.sh` (about 5-10 minutes, once per machine) \
+pub const BUILD_HINT: &str = "run `scripts/build-control-plane.sh` (about 15-20 minutes, once per machine) \
 or `cargo xtask test`, which calls it; or point $STATUS_ROUTER_CONTROL_PLANE_BIN at a directory \
 holding `etcd` and `kube-apiserver`";
 
@@ -120,6 +122,16 @@ pub enum Error {
         #[source]
         source: serde_yaml::Error,
     },
+    /// KubeStellar's controller-manager was not built.
+    #[error(
+        "KubeStellar's controller-manager is missing at {path}.\n  To fix: run \
+         `scripts/build-kubestellar.sh` (about 5 minutes, once per machine) or `cargo xtask test`, \
+         which calls it; or point ${KUBESTELLAR_BIN_ENV} at the binary"
+    )]
+    KubeStellarMissing { path: PathBuf },
+    /// A file of a pinned Go module could not be read.
+    #[error("the pinned Go modules (go/kubestellar): {0}")]
+    GoModule(String),
     /// A CRD was created but never became Established.
     #[error("CRD {name} not Established after {timeout:?}")]
     CrdNotEstablished { name: String, timeout: Duration },

@@ -1,7 +1,7 @@
 //! Everything a control plane needs on disk before its processes start: where the binaries
 //! are, free loopback ports, TLS and service-account keys, the token file and the kubeconfig.
 //!
-//! Why generated here: kube-apiserver 1.20 only serves TLS, so each run makes a throw-away CA
+//! Why generated here: kube-apiserver only serves TLS, so each run makes a throw-away CA
 //! and a serving certificate for 127.0.0.1 (with `rcgen`, no `openssl` CLI needed) and an admin
 //! bearer token, and writes a kubeconfig (contexts `wds` and `its`) that trusts that CA.
 
@@ -19,21 +19,30 @@ use crate::Error;
 
 /// Versions of the cached binaries; also the cache key (keep in sync with
 /// `scripts/build-control-plane.sh`).
-pub const CACHE_KEY: &str = "k8s-1.20.2-etcd-3.4.23";
+pub const CACHE_KEY: &str = "k8s-1.32.13-etcd-3.5.16";
 
 /// Env var naming a directory with `etcd` and `kube-apiserver`, overriding the cache.
 pub const BIN_ENV: &str = "STATUS_ROUTER_CONTROL_PLANE_BIN";
 
 /// The directory the build script caches the binaries in.
 pub fn default_bin_dir() -> PathBuf {
-    let root = std::env::var_os("STATUS_ROUTER_CACHE_DIR")
+    cache_root()
+        .join("control-plane")
+        .join(CACHE_KEY)
+        .join("bin")
+}
+
+/// The project's cache outside the clone, as the build scripts compute it:
+/// `$STATUS_ROUTER_CACHE_DIR`, else `$XDG_CACHE_HOME/status-router`, else
+/// `~/.cache/status-router`.
+pub fn cache_root() -> PathBuf {
+    std::env::var_os("STATUS_ROUTER_CACHE_DIR")
         .map(PathBuf::from)
         .or_else(|| {
             std::env::var_os("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("status-router"))
         })
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/status-router")))
-        .unwrap_or_else(|| PathBuf::from(".cache/status-router"));
-    root.join("control-plane").join(CACHE_KEY).join("bin")
+        .unwrap_or_else(|| PathBuf::from(".cache/status-router"))
 }
 
 /// Finds the binaries: `$STATUS_ROUTER_CONTROL_PLANE_BIN`, else the build script's cache.
@@ -140,7 +149,6 @@ pub fn write_credentials(dir: &Path) -> Result<Credentials, Error> {
     write(&creds.ca_cert, &ca.pem())?;
     write(&creds.serving_cert, &serving.pem())?;
     write(&creds.serving_key, &serving_key.serialize_pem())?;
-    // 1.20 reads the verification key only from a public key (or RSA/EC) PEM, not PKCS#8.
     let sa_key = KeyPair::generate()?;
     write(&creds.sa_key, &sa_key.serialize_pem())?;
     write(&creds.sa_pub, &sa_key.public_key_pem())?;
@@ -268,7 +276,6 @@ pub fn apiserver_args(
         "--bind-address=127.0.0.1".to_string(),
         "--advertise-address=127.0.0.1".to_string(),
         format!("--secure-port={port}"),
-        "--insecure-port=0".to_string(),
         format!("--cert-dir={}", p(&dir.join(format!("{}-certs", context)))),
         format!("--tls-cert-file={}", p(&creds.serving_cert)),
         format!("--tls-private-key-file={}", p(&creds.serving_key)),

@@ -13,6 +13,7 @@ use kube::api::{
     PostParams, WatchEvent, WatchParams,
 };
 use serde_json::json;
+use xtask::kubestellar_crd;
 
 const WIDGETS_CRD: &str = include_str!("fixtures/widgets.testenv.example.com.yaml");
 
@@ -166,22 +167,18 @@ async fn wds_and_its_are_separate_servers() {
 
 #[tokio::test]
 async fn kubestellar_published_crds_are_accepted() {
-    let dir = xtask::require_kubestellar_crds();
     let wds = testenv::wds_client().await;
     let its = testenv::its_client().await;
     let wds_crds = [
-        dir.join("control.kubestellar.io_bindings.yaml"),
-        dir.join("control.kubestellar.io_bindingpolicies.yaml"),
+        kubestellar_crd("bindings"),
+        kubestellar_crd("bindingpolicies"),
     ];
     testenv::install_crd_files(&wds, &wds_crds)
         .await
         .expect("install Binding CRDs in the WDS");
-    testenv::install_crd_files(
-        &its,
-        &[dir.join("control.kubestellar.io_workstatuses.yaml")],
-    )
-    .await
-    .expect("install the WorkStatus CRD in the ITS");
+    testenv::install_crd_files(&its, &[kubestellar_crd("workstatuses")])
+        .await
+        .expect("install the WorkStatus CRD in the ITS");
 
     // A Binding naming a core-group object (`group: ""`), with its status written.
     let ar = resource("control.kubestellar.io", "Binding", "bindings");

@@ -14,6 +14,7 @@ use status_router::kubestellar::{
 };
 
 use crate::common::*;
+use integration_tests::kubestellar_crd;
 
 pub const WDS_NAME: &str = "wds1";
 
@@ -31,7 +32,6 @@ pub struct World {
 impl World {
     pub async fn new() -> Self {
         init_logs();
-        let dir = integration_tests::kubestellar_crds_dir();
         let cp = tokio::task::spawn_blocking(testenv::ControlPlane::start)
             .await
             .expect("start task")
@@ -44,18 +44,14 @@ impl World {
             "statuscollectors",
             "combinedstatuses",
         ]
-        .iter()
-        .map(|r| dir.join(format!("control.kubestellar.io_{r}.yaml")))
-        .collect();
+        .map(kubestellar_crd)
+        .into();
         testenv::install_crd_files(&wds, &wds_crds)
             .await
             .expect("install KubeStellar's WDS CRDs");
-        testenv::install_crd_files(
-            &its,
-            &[dir.join("control.kubestellar.io_workstatuses.yaml")],
-        )
-        .await
-        .expect("install KubeStellar's WorkStatus CRD");
+        testenv::install_crd_files(&its, &[kubestellar_crd("workstatuses")])
+            .await
+            .expect("install KubeStellar's WorkStatus CRD");
         let ns = testenv::create_namespace(&wds, "wl").await;
         let wecs = [
             testenv::create_namespace(&its, "cluster").await,

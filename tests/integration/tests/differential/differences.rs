@@ -1,0 +1,122 @@
+//! The only allowed sources of difference: the rows of `docs/kubestellar-differences.md`, each
+//! with a rule here that recognises exactly the differences its cause produces. A rule names its
+//! row by id; the table is read at run time, so a rule without a row (or a renamed row) fails
+//! the run, and a row's count shows in every report.
+
+use serde_json::{Map, Value};
+use status_router::kubestellar::{
+    EXECUTING_COUNT_LABEL, MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL,
+};
+
+use super::compare::{Decision, Difference, Facts};
+
+/// One row of the table.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub id: String,
+}
+
+/// A rule: the row it belongs to, and whether it explains a difference.
+struct Rule {
+    id: &'static str,
+    explains: fn(&Facts, &Difference, &[String]) -> bool,
+}
+
+const RULES: &[Rule] = &[
+    Rule {
+        id: "executing-count",
+        explains: executing_count,
+    },
+    Rule {
+        id: "unaggregated-kinds",
+        explains: unaggregated_kinds,
+    },
+    Rule {
+        id: "omitted-counters",
+        explains: omitted_counters,
+    },
+];
+
+/// The rows of `docs/kubestellar-differences.md` (first cell of each table row, in backticks).
+/// Panics if a rule has no row.
+pub fn table() -> Vec<Row> {
+    let path = integration_tests::workspace_file("docs/kubestellar-differences.md");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let rows: Vec<Row> = text
+        .lines()
+        .filter_map(|line| {
+            let cell = line.strip_prefix("| `")?;
+            let (id, _) = cell.split_once('`')?;
+            Some(Row { id: id.to_string() })
+        })
+        .collect();
+    for rule in RULES {
+        assert!(
+            rows.iter().any(|r| r.id == rule.id),
+            "the rule {:?} has no row in {}: every allowed difference is documented there",
+            rule.id,
+            path.display()
+        );
+    }
+    rows
+}
+
+/// The row that explains `d`, if any. `all` names every field that differs on the object.
+pub fn classify(facts: &Facts, d: &Difference, all: &[String]) -> Option<&'static str> {
+    RULES
+        .iter()
+        .find(|rule| (rule.explains)(facts, d, all))
+        .map(|rule| rule.id)
+}
+
+/// KubeStellar documents `kubestellar.io/executing-count` but never writes it; we write the
+/// size of the qualified WEC set while singleton return is requested.
+fn executing_count(facts: &Facts, d: &Difference, _: &[String]) -> bool {
+    let qualified = facts.s.union(&facts.m).count();
+    d.field == EXECUTING_COUNT_LABEL
+        && d.kubestellar.is_none()
+        && facts.singleton
+        && d.status_router == Some(Value::String(qualified.to_string()))
+}
+
+/// Upstream aggregates only Deployments, ReplicaSets and DaemonSets: for any other kind with two
+/// or more reported statuses it writes nothing (the old status and labels stay); we write the
+/// generic aggregate with the multi-WEC label.
+fn unaggregated_kinds(facts: &Facts, d: &Difference, _: &[String]) -> bool {
+    !facts.kind.upstream_aggregates()
+        && facts.decision == Decision::Multi
+        && facts.reported().len() >= 2
+        && (d.field == "status"
+            || d.field == MULTI_WEC_STATUS_LABEL
+            || d.field == SINGLETON_STATUS_LABEL)
+        && (d.field != MULTI_WEC_STATUS_LABEL || d.status_router.is_some())
+}
+
+/// The API server omits zero counters; upstream skips a WEC that omits a field when it takes
+/// the minimum, we count it as 0. Only the counters some reported status omits may differ, and
+/// ours is then 0 (or absent, the API server's way of writing 0).
+fn omitted_counters(facts: &Facts, d: &Difference, _: &[String]) -> bool {
+    if d.field != "status" || !facts.kind.upstream_aggregates() {
+        return false;
+    }
+    let reported = facts.reported();
+    if facts.decision != Decision::Multi || reported.len() < 2 {
+        return false;
+    }
+    let empty = Map::new();
+    let obj = |v: &Option<Value>| v.as_ref().and_then(Value::as_object).cloned();
+    let (Some(ks), Some(sr)) = (obj(&d.kubestellar), obj(&d.status_router)) else {
+        return false;
+    };
+    let keys: std::collections::BTreeSet<&String> = ks.keys().chain(sr.keys()).collect();
+    keys.into_iter()
+        .filter(|k| ks.get(*k) != sr.get(*k))
+        .all(|k| {
+            let omitted = reported
+                .iter()
+                .any(|r| !r.as_object().unwrap_or(&empty).contains_key(k.as_str()));
+            let ours_zero = sr.get(k).is_none_or(|v| v == &Value::from(0));
+            omitted && ours_zero
+        })
+}
