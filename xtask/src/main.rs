@@ -30,6 +30,9 @@ tasks:
   bench            setup, then every benchmark (see BENCHMARKS.md)
   chaos [--seed N] [--objects N] [--seconds N]
                    the seeded fault-injection suite (see RELIABILITY.md)
+  differential [--seed N] [--objects N]
+                   KubeStellar's own status controller against status-router on one seeded
+                   scenario (see docs/kubestellar-differences.md)
 
   image            build the status-router image (OCI archive) with buildah, no daemon;
                    --stage-only: only its build context, for docker/podman build;
@@ -88,6 +91,9 @@ fn main() -> ExitCode {
         Some("chaos") => setup()
             .and_then(|()| control_plane())
             .and_then(|()| chaos(&args[1..])),
+        Some("differential") => setup()
+            .and_then(|()| control_plane())
+            .and_then(|()| differential(&args[1..])),
         _ => {
             eprintln!("{}", USAGE.replace("{WASM_TARGET}", WASM_TARGET));
             return ExitCode::from(2);
@@ -300,20 +306,40 @@ fn build_controller() -> Result {
 /// `chaos [--seed N] [--objects N] [--seconds N]`: the chaos suite's test
 /// with its settings in the environment (the defaults are the short form).
 fn chaos(args: &[String]) -> Result {
+    seeded_suite(
+        "chaos",
+        args,
+        &[
+            ("--seed", "CHAOS_SEED"),
+            ("--objects", "CHAOS_OBJECTS"),
+            ("--seconds", "CHAOS_SECONDS"),
+        ],
+    )
+}
+
+/// `differential [--seed N] [--objects N]`: the differential suite's test with its settings in
+/// the environment (the defaults are the short form `test` runs).
+fn differential(args: &[String]) -> Result {
+    seeded_suite(
+        "differential",
+        args,
+        &[("--seed", "DIFF_SEED"), ("--objects", "DIFF_OBJECTS")],
+    )
+}
+
+/// Runs the integration test binary `test` with each `--flag N` of `args` as its env var.
+fn seeded_suite(test_name: &str, args: &[String], flags: &[(&str, &str)]) -> Result {
     let mut test = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    test.args(["test", "-p", "integration-tests", "--test", "chaos"]);
+    test.args(["test", "-p", "integration-tests", "--test", test_name]);
     let mut args = args.iter();
     while let Some(flag) = args.next() {
-        let var = match flag.as_str() {
-            "--seed" => "CHAOS_SEED",
-            "--objects" => "CHAOS_OBJECTS",
-            "--seconds" => "CHAOS_SECONDS",
-            other => return Err(format!("chaos: unknown argument {other:?}").into()),
+        let Some((_, var)) = flags.iter().find(|(f, _)| f == flag) else {
+            return Err(format!("{test_name}: unknown argument {flag:?}").into());
         };
         let value = args
             .next()
             .filter(|v| v.parse::<u64>().is_ok())
-            .ok_or_else(|| format!("chaos: {flag} needs a number"))?;
+            .ok_or_else(|| format!("{test_name}: {flag} needs a number"))?;
         test.env(var, value);
     }
     build_controller()?;

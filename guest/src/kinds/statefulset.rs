@@ -4,8 +4,13 @@
 //! Every counter takes the minimum; `currentRevision` and `updateRevision`
 //! stay only where every WEC reports the same one (a rollout that has reached
 //! every WEC); `conditions` by the generic rule, sorted by `type`. Every other
-//! field (`availableReplicas`, `collisionCount`, ...) is left out, as the
-//! proposal leaves it out.
+//! field (`collisionCount`, ...) is left out, as the proposal leaves it out.
+//!
+//! One departure from the proposal: `availableReplicas` takes the minimum
+//! too. The proposal leaves it out, but since Kubernetes 1.22 the API server
+//! serializes a StatefulSet's `availableReplicas` even when it is 0, so a
+//! status without it reads as "0 available" on the WDS, and is never equal to
+//! what was written.
 
 use super::rules::{Conditions, Rules};
 
@@ -15,6 +20,7 @@ pub const RULES: Rules = Rules {
         "readyReplicas",
         "currentReplicas",
         "updatedReplicas",
+        "availableReplicas",
         "observedGeneration",
     ],
     max: &[],
@@ -37,7 +43,8 @@ mod tests {
         assert_eq!(
             agg("apps", "StatefulSet", &[a, b]),
             json!({"replicas": 3, "readyReplicas": 1, "currentReplicas": 2, "updatedReplicas": 1,
-                   "observedGeneration": 4, "currentRevision": "web-1", "conditions": []})
+                   "availableReplicas": 0, "observedGeneration": 4, "currentRevision": "web-1",
+                   "conditions": []})
         );
     }
 

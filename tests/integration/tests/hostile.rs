@@ -583,8 +583,8 @@ async fn statuses_nested_deeper_than_serde_json_reads_are_refused_alone() {
             .unwrap_or_else(|e| panic!("the ITS refused {levels} levels: {e}"));
     }
     // Go's JSON decoders stop at 10,000 levels: the ITS refuses the merge
-    // patch, whose body wraps the status in one more level, with a bare
-    // `500 Invalid JSON Patch` (9,000 levels pass, above).
+    // patch, whose body wraps the status in one more level, with `400 error
+    // decoding patch: ... exceeded max depth` (9,000 levels pass, above).
     let refused = deep_report(&env, &wec, &ns, pair, "deep10000", 10_000)
         .await
         .expect_err("the ITS accepted a status of 10,000 levels");
@@ -593,7 +593,7 @@ async fn statuses_nested_deeper_than_serde_json_reads_are_refused_alone() {
         &refused[..refused.len().min(300)]
     );
     assert!(
-        refused.contains("Invalid JSON Patch") && refused.contains("code: 500"),
+        refused.contains("exceeded max depth") && refused.contains("code: 400"),
         "the ITS's refusal: {refused}"
     );
     // The deepest status the controller copies.

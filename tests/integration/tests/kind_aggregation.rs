@@ -178,7 +178,7 @@ async fn a_statefulset_in_two_wecs_gets_the_proposed_fields() {
                    "observedGeneration": 2, "currentRevision": "obj-1", "updateRevision": "obj-1"}),
         ],
         want: json!({"replicas": 3, "readyReplicas": 2, "currentReplicas": 2, "updatedReplicas": 1,
-                     "observedGeneration": 2, "currentRevision": "obj-1"}),
+                     "availableReplicas": 0, "observedGeneration": 2, "currentRevision": "obj-1"}),
     })
     .await;
 }

@@ -20,7 +20,6 @@ use super::side::Shown;
 pub struct Facts {
     pub kind: Kind,
     pub singleton: bool,
-    pub multi: bool,
     /// The qualified WEC sets of both flags.
     pub s: BTreeSet<usize>,
     pub m: BTreeSet<usize>,
@@ -87,7 +86,6 @@ impl Facts {
         Facts {
             kind: object.kind,
             singleton,
-            multi,
             s,
             m,
             decision,
@@ -113,6 +111,10 @@ pub struct Difference {
 
 pub struct Report {
     pub compared: usize,
+    /// Objects that end with a status returned: (on KubeStellar's side, on ours).
+    pub returned: (usize, usize),
+    /// Objects whose decision is singleton, multi-WEC, none.
+    pub decisions: [usize; 3],
     /// Row id -> differences it explains.
     pub explained: BTreeMap<&'static str, Vec<Difference>>,
     pub unexplained: Vec<(Difference, String)>,
@@ -142,6 +144,8 @@ pub fn compare(
 ) -> Report {
     let mut report = Report {
         compared: 0,
+        returned: (0, 0),
+        decisions: [0; 3],
         explained: BTreeMap::new(),
         unexplained: Vec::new(),
         rows: rows.to_vec(),
@@ -155,6 +159,13 @@ pub fn compare(
         };
         report.compared += 1;
         let facts = Facts::of(scenario, last, o);
+        report.decisions[match facts.decision {
+            Decision::Singleton => 0,
+            Decision::Multi => 1,
+            Decision::None => 2,
+        }] += 1;
+        report.returned.0 += usize::from(normalized(&ks.status).is_some());
+        report.returned.1 += usize::from(normalized(&sr.status).is_some());
         let mut differences = Vec::new();
         if normalized(&ks.status) != normalized(&sr.status) {
             differences.push(Difference {
@@ -198,6 +209,13 @@ impl Report {
             out,
             "## Differential run: seed {}, {} objects compared\n",
             settings.seed, self.compared
+        );
+        let [singleton, multi, none] = self.decisions;
+        let _ = writeln!(
+            out,
+            "Decisions at the end: {singleton} singleton, {multi} multi-WEC, {none} none. \
+             Objects with a status returned: {} by KubeStellar, {} by status-router.\n",
+            self.returned.0, self.returned.1
         );
         let _ = writeln!(out, "| row | differences |\n|---|---:|");
         for row in &self.rows {

@@ -58,6 +58,14 @@ async fn kubestellar_and_status_router_agree_but_for_the_documented_differences(
     let status_router = &shown[1];
     let report = compare::compare(&scenario, &last, kubestellar, status_router, &rows);
     println!("{}", report.render(settings));
+    // A comparison of nothing proves nothing: the scenario must have made both sides return.
+    assert!(
+        report.returned.0 > 0 && report.returned.1 > 0,
+        "no status was returned on one side (KubeStellar {}, status-router {}): the scenario \
+         compared nothing",
+        report.returned.0,
+        report.returned.1
+    );
     assert!(
         report.unexplained.is_empty(),
         "{} difference(s) no row of docs/kubestellar-differences.md explains (seed {}, {} \
