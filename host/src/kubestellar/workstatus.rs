@@ -39,6 +39,8 @@ pub struct WorkStatus<S = serde_json::Value> {
     /// Always `WorkStatus`.
     #[serde(default = "kind")]
     pub kind: String,
+    /// Read without `managedFields` (see [`metadata_without_managed_fields`]).
+    #[serde(deserialize_with = "metadata_without_managed_fields")]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: WorkStatusSpec,
@@ -64,6 +66,28 @@ impl<S> Default for WorkStatus<S> {
             status_details: None,
         }
     }
+}
+
+/// A WorkStatus's `metadata` with its `managedFields` left unparsed.
+///
+/// The API server records in `managedFields` which fields each writer owns, as a tree of the
+/// same shape as the written status: a status nested too deep for serde_json has a
+/// `managedFields` entry just as deep (Kubernetes 1.32 records it for a status patched through
+/// the subresource), and parsing it would fail the whole list again. The controller never
+/// reads `managedFields`; the other fields are captured as raw text and parsed. WorkStatuses
+/// are read from JSON, as the API server serves them (this does not read YAML).
+fn metadata_without_managed_fields<'de, D>(deserializer: D) -> Result<ObjectMeta, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let mut fields =
+        std::collections::BTreeMap::<String, Box<serde_json::value::RawValue>>::deserialize(
+            deserializer,
+        )?;
+    fields.remove("managedFields");
+    let text = serde_json::to_string(&fields).map_err(D::Error::custom)?;
+    serde_json::from_str(&text).map_err(D::Error::custom)
 }
 
 fn api_version() -> String {
@@ -283,8 +307,11 @@ mod tests {
             r#"{{"apiVersion": "v1", "kind": "List", "metadata": {{}}, "items": [
                 {{"metadata": {{"name": "ok", "namespace": "wec1"}}, "spec": {{"sourceRef":
                     {{"group": "", "namespace": "ns", "name": "a"}}}}, "status": {{"n": 1}}}},
-                {{"metadata": {{"name": "deep", "namespace": "wec1"}}, "spec": {{"sourceRef":
-                    {{"group": "", "namespace": "ns", "name": "b"}}}}, "status": {status}}}]}}"#
+                {{"metadata": {{"name": "deep", "namespace": "wec1", "managedFields": [
+                    {{"manager": "agent", "operation": "Update", "subresource": "status",
+                      "fieldsType": "FieldsV1", "fieldsV1": {{"f:status": {status}}}}}]}},
+                  "spec": {{"sourceRef": {{"group": "", "namespace": "ns", "name": "b"}}}},
+                  "status": {status}}}]}}"#
         )
     }
 
@@ -304,6 +331,9 @@ mod tests {
             let [ok, deep] = &list.items[..] else {
                 panic!("two items")
             };
+            // Its managedFields, as deep as its status, are not read.
+            assert_eq!(deep.metadata.name.as_deref(), Some("deep"));
+            assert!(deep.metadata.managed_fields.is_none());
             let ok = ok.status.as_ref().unwrap().status_text();
             assert_eq!(ok.parse().unwrap(), serde_json::json!({"n": 1}));
             let deep = deep.status.as_ref().unwrap().status_text();

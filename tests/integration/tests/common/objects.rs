@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
+use status_router::controller::object_cache::WorkloadObject;
 use status_router::kubestellar::{
     EXECUTING_COUNT_LABEL, MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL,
 };
@@ -58,13 +59,31 @@ impl Target {
         }
     }
 
+    /// Read as the controller reads it (without managedFields, which are as
+    /// deep as the status written and would not parse for the deepest ones).
     pub async fn observe(&self) -> Observed {
-        let o = self
+        let request = http::Request::get(format!("{}/{}", self.api.resource_url(), self.name))
+            .body(Vec::new())
+            .expect("a GET request");
+        let o: WorkloadObject = self
             .api
-            .get(&self.name)
+            .clone()
+            .into_client()
+            .request(request)
             .await
             .unwrap_or_else(|e| panic!("get {}: {e}", self.name));
-        observed(&o)
+        let status = o.status.map(|raw| {
+            serde_json::from_str(raw.get()).unwrap_or_else(|e| panic!("{}: {e}", self.name))
+        });
+        let mut dynamic = DynamicObject {
+            types: None,
+            metadata: o.metadata,
+            data: json!({}),
+        };
+        if let Some(status) = status {
+            dynamic.data["status"] = status;
+        }
+        observed(&dynamic)
     }
 
     /// Waits until the object satisfies `want`.
