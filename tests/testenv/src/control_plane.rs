@@ -329,6 +329,11 @@ impl ControlPlane {
         &self.kubeconfig
     }
 
+    /// The directory of the Kubernetes binaries this control plane runs.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
     /// The temp dir holding data, certificates and logs.
     pub fn dir(&self) -> &Path {
         &self.dir

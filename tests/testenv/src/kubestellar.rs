@@ -8,7 +8,10 @@
 //! `--wds-name` / `--its-name` and labelled `kflex.kubestellar.io/cptype=wds|its`; each one's
 //! `status.secretRef` names a Secret holding that space's kubeconfig. Here the WDS API server
 //! doubles as the hosting cluster. WECs are OCM `ManagedCluster` objects in the ITS, which the
-//! binding controller matches against BindingPolicy `clusterSelectors`. The binary is built from
+//! binding controller matches against BindingPolicy `clusterSelectors`. A WDS is a whole control
+//! plane, whose garbage collector deletes the Binding of a deleted BindingPolicy (its owner):
+//! the fixture runs kube-controller-manager's garbage collector against the WDS for that. The
+//! binary is built from
 //! KubeStellar's Go module by `scripts/build-kubestellar.sh`; the CRDs come from the Go modules
 //! that `go/kubestellar/go.mod` pins (KubeFlex's, OCM's), never from this repository.
 
@@ -50,6 +53,8 @@ pub enum Controllers {
 #[derive(Debug)]
 pub struct KubeStellar {
     child: Mutex<Option<Child>>,
+    /// kube-controller-manager with only the garbage collector, for the WDS.
+    garbage_collector: Mutex<Option<Child>>,
     log: PathBuf,
     wds_name: String,
     its_name: String,
@@ -111,15 +116,31 @@ impl KubeStellar {
         register_space(cp, &hosting, wds_name, "wds", cp.wds().url.as_str()).await?;
         register_space(cp, &hosting, its_name, "its", cp.its().url.as_str()).await?;
 
+        let gc_bin = cp.bin_dir().join("kube-controller-manager");
+        let (out, err) = log_files(&cp.dir().join("wds-garbage-collector.log"))?;
+        let mut gc = Command::new(&gc_bin);
+        gc.arg(format!(
+            "--kubeconfig={}",
+            cp.dir().join(format!("{wds_name}.kubeconfig")).display()
+        ))
+        .args([
+            "--controllers=garbagecollector",
+            "--leader-elect=false",
+            "--use-service-account-credentials=false",
+            "--secure-port=0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .current_dir(cp.dir());
+        let garbage_collector = process::spawn(gc).map_err(|source| Error::Spawn {
+            name: "kube-controller-manager".into(),
+            path: gc_bin,
+            source,
+        })?;
+
         let log = cp.dir().join(format!("kubestellar-{wds_name}.log"));
-        let out = File::options()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .map_err(|e| Error::io(format!("creating {}", log.display()), e))?;
-        let err = out
-            .try_clone()
-            .map_err(|e| Error::io("duplicating a log file handle", e))?;
+        let (out, err) = log_files(&log)?;
         let mut cmd = Command::new(&bin);
         cmd.arg(format!("--wds-name={wds_name}"))
             .arg(format!("--its-name={its_name}"))
@@ -150,6 +171,7 @@ impl KubeStellar {
         );
         Ok(KubeStellar {
             child: Mutex::new(Some(child)),
+            garbage_collector: Mutex::new(Some(garbage_collector)),
             log,
             wds_name: wds_name.to_string(),
             its_name: its_name.to_string(),
@@ -225,9 +247,11 @@ impl KubeStellar {
 
     /// Stops it (SIGTERM, then SIGKILL); idempotent, also on drop.
     pub fn stop(&self) {
-        let child = self.child.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(mut child) = child {
-            process::terminate(&mut child, Duration::from_secs(5));
+        for slot in [&self.child, &self.garbage_collector] {
+            let child = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(mut child) = child {
+                process::terminate(&mut child, Duration::from_secs(5));
+            }
         }
     }
 }
@@ -236,6 +260,19 @@ impl Drop for KubeStellar {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A log file opened for appending, twice (stdout and stderr).
+fn log_files(path: &Path) -> Result<(File, File), Error> {
+    let out = File::options()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| Error::io("duplicating a log file handle", e))?;
+    Ok((out, err))
 }
 
 /// The CRD files [`KubeStellar::start`] installs.

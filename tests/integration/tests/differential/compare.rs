@@ -26,6 +26,9 @@ pub struct Facts {
     pub decision: Decision,
     /// Per WEC counted by the decision: the statuses of its WorkStatuses (one per Binding).
     pub reports: BTreeMap<usize, Vec<Option<Value>>>,
+    /// The status the object showed on KubeStellar's side before anything returned one (the
+    /// API server's defaults for the kind): what a write that never succeeded leaves.
+    pub untouched: Option<Value>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -90,6 +93,7 @@ impl Facts {
             m,
             decision,
             reports,
+            untouched: None,
         }
     }
 
@@ -140,6 +144,7 @@ pub fn compare(
     last: &State,
     kubestellar: &BTreeMap<String, Shown>,
     status_router: &BTreeMap<String, Shown>,
+    untouched: &BTreeMap<String, Shown>,
     rows: &[Row],
 ) -> Report {
     let mut report = Report {
@@ -158,7 +163,8 @@ pub fn compare(
             panic!("{} was not observed on both sides", object.name);
         };
         report.compared += 1;
-        let facts = Facts::of(scenario, last, o);
+        let mut facts = Facts::of(scenario, last, o);
+        facts.untouched = untouched.get(&object.name).and_then(|s| s.status.clone());
         report.decisions[match facts.decision {
             Decision::Singleton => 0,
             Decision::Multi => 1,
@@ -242,4 +248,33 @@ impl Report {
 
 fn show(value: &Option<Value>) -> String {
     value.as_ref().map_or("(none)".into(), Value::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scenario::{SHORT, draw};
+    use super::*;
+
+    /// The short form `cargo xtask test` runs must end with objects of every decision, and
+    /// some multi-WEC ones with two or more statuses to aggregate: else it compares little.
+    #[test]
+    fn the_short_form_ends_with_every_decision_and_an_aggregate() {
+        let scenario = draw(SHORT);
+        let last = scenario.last_state();
+        let facts: Vec<Facts> = (0..scenario.objects.len())
+            .map(|o| Facts::of(&scenario, &last, o))
+            .collect();
+        for decision in [Decision::Singleton, Decision::Multi, Decision::None] {
+            assert!(
+                facts.iter().any(|f| f.decision == decision),
+                "no {decision:?} decision in the short form"
+            );
+        }
+        assert!(
+            facts
+                .iter()
+                .any(|f| f.decision == Decision::Multi && f.reported().len() >= 2),
+            "no multi-WEC aggregate in the short form"
+        );
+    }
 }

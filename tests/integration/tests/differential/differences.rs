@@ -3,12 +3,13 @@
 //! row by id; the table is read at run time, so a rule without a row (or a renamed row) fails
 //! the run, and a row's count shows in every report.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use status_router::kubestellar::{
     EXECUTING_COUNT_LABEL, MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL,
 };
 
 use super::compare::{Decision, Difference, Facts};
+use super::scenario::Kind;
 
 /// One row of the table.
 #[derive(Clone, Debug)]
@@ -94,8 +95,12 @@ fn unaggregated_kinds(facts: &Facts, d: &Difference, _: &[String]) -> bool {
 }
 
 /// The API server omits zero counters; upstream skips a WEC that omits a field when it takes
-/// the minimum, we count it as 0. Only the counters some reported status omits may differ, and
-/// ours is then 0 (or absent, the API server's way of writing 0).
+/// the minimum (or maximum), we count it as 0. Two ways this shows:
+/// - only counters some reported status omits differ, and ours is then 0 (or absent, the API
+///   server's way of writing 0);
+/// - upstream's aggregate breaks the kind's status validation (more ready than replicas, ...),
+///   so the API server refuses its write and the object keeps the status it had before any
+///   write (`Facts::untouched`), while ours is valid and written.
 fn omitted_counters(facts: &Facts, d: &Difference, _: &[String]) -> bool {
     if d.field != "status" || !facts.kind.upstream_aggregates() {
         return false;
@@ -104,19 +109,42 @@ fn omitted_counters(facts: &Facts, d: &Difference, _: &[String]) -> bool {
     if facts.decision != Decision::Multi || reported.len() < 2 {
         return false;
     }
-    let empty = Map::new();
+    let omits = |k: &str| {
+        reported
+            .iter()
+            .any(|r| r.as_object().is_none_or(|o| !o.contains_key(k)))
+    };
     let obj = |v: &Option<Value>| v.as_ref().and_then(Value::as_object).cloned();
     let (Some(ks), Some(sr)) = (obj(&d.kubestellar), obj(&d.status_router)) else {
         return false;
     };
     let keys: std::collections::BTreeSet<&String> = ks.keys().chain(sr.keys()).collect();
-    keys.into_iter()
+    let only_omitted = keys
+        .into_iter()
         .filter(|k| ks.get(*k) != sr.get(*k))
-        .all(|k| {
-            let omitted = reported
-                .iter()
-                .any(|r| !r.as_object().unwrap_or(&empty).contains_key(k.as_str()));
-            let ours_zero = sr.get(k).is_none_or(|v| v == &Value::from(0));
-            omitted && ours_zero
-        })
+        .all(|k| omits(k) && sr.get(k).is_none_or(|v| v == &Value::from(0)));
+    let refused =
+        d.kubestellar == facts.untouched && upstream_aggregate_is_invalid(facts.kind, &reported);
+    only_omitted || refused
+}
+
+/// Upstream's minimum and maximum over the WECs that report each counter, checked against
+/// the orderings the API server validates (ready and available at most replicas, available at
+/// most ready, fully labeled at most replicas).
+fn upstream_aggregate_is_invalid(kind: Kind, reported: &[&Value]) -> bool {
+    let over = |k: &str, max: bool| -> i64 {
+        let values = reported.iter().filter_map(|r| r.get(k)?.as_i64());
+        let v = if max { values.max() } else { values.min() };
+        v.unwrap_or(0)
+    };
+    let replicas = over("replicas", false);
+    let ready = over("readyReplicas", false);
+    let available = over("availableReplicas", false);
+    match kind {
+        Kind::Deployment => ready > replicas || available > replicas || available > ready,
+        Kind::ReplicaSet => {
+            ready > replicas || available > ready || over("fullyLabeledReplicas", false) > replicas
+        }
+        _ => false,
+    }
 }

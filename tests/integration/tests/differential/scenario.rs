@@ -195,7 +195,7 @@ pub const GROUP_LABEL: &str = "differential.status-router.test/group";
 pub const WEC_KEYS: [&str; 2] = ["region", "tier"];
 const WEC_VALUES: [&str; 2] = ["a", "b"];
 /// How many WECs a scenario has.
-pub const WECS: usize = 3;
+pub const WECS: usize = 4;
 
 #[derive(Clone, Debug)]
 pub struct Object {

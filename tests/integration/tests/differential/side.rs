@@ -186,7 +186,7 @@ impl Side {
         }
     }
 
-    /// Creates the objects and the BindingPolicies, and the WorkStatuses of the first state.
+    /// Creates the objects and the BindingPolicies.
     pub async fn create(&self, scenario: &Scenario) {
         let apply = PatchParams::apply("differential").force();
         for object in &scenario.objects {
@@ -200,6 +200,10 @@ impl Side {
         for policy in scenario.initial.policies.iter().flatten() {
             self.put_policy(policy).await;
         }
+    }
+
+    /// The WorkStatuses of the first state.
+    pub async fn report(&self, scenario: &Scenario) {
         self.sync_reports(scenario, None, &scenario.initial).await;
     }
 
