@@ -23,6 +23,8 @@ const ITS_NAME: &str = "its1";
 /// How long the WDS objects must stay unchanged, with the Bindings as the model says, to count
 /// as settled.
 const QUIET: Duration = Duration::from_secs(8);
+/// How long KubeStellar's binding controller may take to follow one change.
+const BINDING_LIMIT: Duration = Duration::from_secs(60);
 /// How long a side may take to settle.
 const SETTLE_LIMIT: Duration = Duration::from_secs(300);
 
@@ -266,7 +268,26 @@ impl Side {
             }
             Event::Status { .. } | Event::DeleteReport { .. } => {}
         }
+        // The status add-on acts on what the transport delivered: after KubeStellar's binding
+        // controller has moved the objects, never before.
+        if before.delivered(&scenario.objects) != after.delivered(&scenario.objects) {
+            self.wait_bindings(scenario, after).await;
+        }
         self.sync_reports(scenario, Some(before), after).await;
+    }
+
+    async fn wait_bindings(&self, scenario: &Scenario, state: &State) {
+        let t0 = Instant::now();
+        while !self.bindings_match(scenario, state).await {
+            self.assert_kubestellar_runs();
+            assert!(
+                t0.elapsed() < BINDING_LIMIT,
+                "KubeStellar's binding controller did not make the Bindings of the model in \
+                 {BINDING_LIMIT:?} on the {:?} side",
+                self.judge
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn sync_reports(&self, scenario: &Scenario, before: Option<&State>, after: &State) {
