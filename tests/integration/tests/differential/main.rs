@@ -8,6 +8,8 @@
 //!
 //! `DIFF_SEED` and `DIFF_OBJECTS` choose the run (the defaults are the short form that `cargo
 //! xtask test` runs); `cargo xtask differential --seed N --objects N` runs a long one.
+//! `DIFF_POLICY` names a policy component that status-router runs instead of the embedded
+//! default: a mutant (`mutants/`), to see the suite fail.
 
 #[path = "../common/mod.rs"]
 mod common;

@@ -151,8 +151,13 @@ impl Side {
         let err = out.try_clone().expect("dup the log handle");
         let mut cmd = Command::new(status_router_binary());
         cmd.args(["run", "--wds-name", WDS_NAME, "--kubeconfig"])
-            .arg(self.cp.kubeconfig_path())
-            .args(["--policy-cache-dir"])
+            .arg(self.cp.kubeconfig_path());
+        // A policy component instead of the embedded default (a mutant, to see the suite fail).
+        if let Some(policy) = std::env::var_os("DIFF_POLICY") {
+            println!("differential: status-router runs the policy {policy:?}");
+            cmd.arg("--policy").arg(policy);
+        }
+        cmd.args(["--policy-cache-dir"])
             .arg(self.cp.dir().join("compiled"))
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
