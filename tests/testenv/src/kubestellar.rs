@@ -178,16 +178,16 @@ impl KubeStellar {
         })
     }
 
-    /// Waits until the WDS serves the BindingPolicy and Binding CRDs, which KubeStellar's
-    /// binding controller installs itself once it has found its spaces.
+    /// Waits until the WDS serves the CRDs KubeStellar's controller-manager installs itself
+    /// once it has found its spaces (BindingPolicy, Binding, StatusCollector, CombinedStatus).
     pub async fn wait_crds(&self, wds: &Client, timeout: Duration) -> Result<(), Error> {
         let deadline = std::time::Instant::now() + timeout;
-        for plural in ["bindingpolicies", "bindings"] {
-            let kind = if plural == "bindings" {
-                "Binding"
-            } else {
-                "BindingPolicy"
-            };
+        for (plural, kind) in [
+            ("bindingpolicies", "BindingPolicy"),
+            ("bindings", "Binding"),
+            ("statuscollectors", "StatusCollector"),
+            ("combinedstatuses", "CombinedStatus"),
+        ] {
             let resource = ApiResource::from_gvk_with_plural(
                 &GroupVersionKind::gvk("control.kubestellar.io", "v1alpha1", kind),
                 plural,

@@ -2,7 +2,8 @@
 //! row per WEC that returned a status), as KubeStellar's API text says:
 //! a null or failing filter excludes the row (the failure recorded in
 //! `rowErrors`), `limit` is enforced, rows with errors are left out of
-//! aggregation, and zero rows still make one group when there is no `groupBy`.
+//! aggregation, and zero rows still make one group when there is no `groupBy`
+//! (whose AVG is NaN, with KubeStellar's "no values to average" error).
 //! Pure: no Kubernetes, any [`Engine`].
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,6 +101,13 @@ pub fn evaluate<E: Engine>(
                     let mut columns: Vec<ColumnValue> =
                         group.key.iter().map(value::encode).collect();
                     for (field, values) in combined.iter().zip(&group.values) {
+                        if field.aggregation == Aggregation::Avg && group.count == 0 {
+                            // KubeStellar's words, so that its readers see the same error.
+                            aggregation_errors.push(ErrorInColumn {
+                                column_name: field.name.clone(),
+                                error: "no values to average".into(),
+                            });
+                        }
                         columns.push(value::float(aggregate(
                             field.aggregation,
                             group.count,

@@ -101,8 +101,15 @@ fn aggregation_over_zero_wecs_gives_the_identities() {
         ["0", "-Inf", "+Inf", "0", "NaN"]
     );
     assert_eq!(floats(&run(spec, &[])), ["0", "-Inf", "+Inf", "0", "NaN"]);
+    // KubeStellar's words for the NaN, and only for it.
+    assert_eq!(
+        run(spec, &[])["aggregationErrors"],
+        serde_json::json!([{"columnName": "avg", "error": "no values to average"}])
+    );
     let all = spec.replace("'false'", "'true'");
-    assert_eq!(floats(&run(&all, &two_wecs())), ["2", "2", "2", "4", "2"]);
+    let got = run(&all, &two_wecs());
+    assert_eq!(floats(&got), ["2", "2", "2", "4", "2"]);
+    assert!(got.get("aggregationErrors").is_none(), "{got}");
 }
 
 #[test]

@@ -1,9 +1,11 @@
-//! The `StatusCollectorsAvailable` condition of Bindings, as KubeStellar's
-//! status controller sets it: False (reason `ReconcileError`) naming the
-//! collectors a Binding names that are missing or invalid, True
-//! (`ReconcileSuccess`) when all are there; none on a Binding that names no
-//! collector. It has a Binding watch of its own, so that it keeps each
-//! Binding's status (the index keeps only what reconciles need).
+//! The `StatusCollectorsAvailable` condition of Bindings, word for word as
+//! KubeStellar's status controller sets it, so that tools written for it read
+//! ours: on every Binding, False (reason `ReconcileError`, message
+//! `Missing StatusCollector(s) [a b]`) naming the collectors the Binding names
+//! that are missing or invalid, else True (`ReconcileSuccess`, `All
+//! StatusCollector(s) are available`), also when it names none. It has a
+//! Binding watch of its own, so that it keeps each Binding's status (the index
+//! keeps only what reconciles need).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -22,9 +24,9 @@ use crate::kubestellar::{Binding, BindingCondition};
 /// The condition on Bindings that says whether their collectors exist.
 pub const CONDITION: &str = "StatusCollectorsAvailable";
 
-/// Keeps `StatusCollectorsAvailable` on every Binding that names collectors:
-/// False (reason `ReconcileError`) naming the missing or invalid ones, True
-/// when all are there. Rechecked on every Binding event and collector change;
+/// Keeps `StatusCollectorsAvailable` on every Binding: False (reason
+/// `ReconcileError`) naming the missing or invalid collectors, True when all
+/// are there. Rechecked on every Binding event and collector change;
 /// a failed write is retried on the next tick of a backoff timer.
 pub(super) async fn binding_conditions(ctx: Arc<Context>) {
     let api: Api<Binding> = Api::all(ctx.wds.client().clone());
@@ -102,11 +104,11 @@ pub(super) async fn binding_conditions(ctx: Arc<Context>) {
     }
 }
 
-/// The condition a Binding should carry, or `None` when it names no collector.
+/// The condition a Binding should carry: (status, reason, message).
 pub fn wanted_condition(
     binding: &Binding,
     available: impl Fn(&str) -> bool,
-) -> Option<(&'static str, &'static str, String)> {
+) -> (&'static str, &'static str, String) {
     let w = &binding.spec.workload;
     let named: BTreeSet<&String> = w
         .cluster_scope
@@ -115,27 +117,25 @@ pub fn wanted_condition(
         .chain(w.namespace_scope.iter().map(|c| &c.modulation))
         .flat_map(|m| &m.status_collectors)
         .collect();
-    if named.is_empty() {
-        return None;
-    }
+    // Sorted, as KubeStellar lists them (Go's `%s` of a string slice).
     let missing: Vec<&str> = named
         .into_iter()
         .map(String::as_str)
         .filter(|n| !available(n))
         .collect();
-    Some(if missing.is_empty() {
+    if missing.is_empty() {
         (
             "True",
             "ReconcileSuccess",
-            "all StatusCollectors are available".into(),
+            "All StatusCollector(s) are available".into(),
         )
     } else {
         (
             "False",
             "ReconcileError",
-            format!("StatusCollectors not available: {}", missing.join(", ")),
+            format!("Missing StatusCollector(s) [{}]", missing.join(" ")),
         )
-    })
+    }
 }
 
 async fn write_condition(
@@ -143,11 +143,7 @@ async fn write_condition(
     ctx: &Context,
     binding: &Binding,
 ) -> Result<(), kube::Error> {
-    let Some((status, reason, message)) =
-        wanted_condition(binding, |n| ctx.combined.is_available(n))
-    else {
-        return Ok(());
-    };
+    let (status, reason, message) = wanted_condition(binding, |n| ctx.combined.is_available(n));
     let current = binding.status.clone().unwrap_or_default();
     let old = current.conditions.iter().find(|c| c.type_ == CONDITION);
     if old.is_some_and(|c| c.status == status && c.reason == reason && c.message == message) {
@@ -204,14 +200,22 @@ mod tests {
     }
 
     #[test]
-    fn names_the_missing_collectors_or_says_all_are_there() {
+    fn names_the_missing_collectors_or_says_all_are_there_as_kubestellar_does() {
         let available = |n: &str| n == "sum";
-        assert_eq!(wanted_condition(&binding(&[]), available), None);
-        let (status, reason, _) = wanted_condition(&binding(&["sum"]), available).unwrap();
-        assert_eq!((status, reason), ("True", "ReconcileSuccess"));
-        let (status, reason, message) =
-            wanted_condition(&binding(&["sum", "ghost", "broken"]), available).unwrap();
-        assert_eq!((status, reason), ("False", "ReconcileError"));
-        assert!(message.ends_with("broken, ghost"), "{message}");
+        let all_there = (
+            "True",
+            "ReconcileSuccess",
+            "All StatusCollector(s) are available".to_string(),
+        );
+        assert_eq!(wanted_condition(&binding(&[]), available), all_there);
+        assert_eq!(wanted_condition(&binding(&["sum"]), available), all_there);
+        assert_eq!(
+            wanted_condition(&binding(&["sum", "ghost", "broken"]), available),
+            (
+                "False",
+                "ReconcileError",
+                "Missing StatusCollector(s) [broken ghost]".to_string()
+            )
+        );
     }
 }

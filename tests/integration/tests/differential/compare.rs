@@ -1,5 +1,5 @@
 //! Comparing what the two sides show, object by object and field by field (`.status` and
-//! KubeStellar's three labels), and classifying every difference by the rules of
+//! KubeStellar's three labels; CombinedStatuses and conditions in `combined`), and classifying every difference by the rules of
 //! `differences`. What the rules may look at ([`Facts`]) is computed from the scenario's final
 //! inputs, the same routing table as KUBESTELLAR.md's, written out again here.
 
@@ -13,7 +13,7 @@ use status_router::kubestellar::{
 
 use super::differences::Row;
 use super::scenario::{Kind, Scenario, Settings, State, wec_name};
-use super::side::Shown;
+use super::side::{Shown, Snapshot};
 
 /// What the rules may know of one object at the end.
 #[derive(Debug)]
@@ -115,6 +115,8 @@ pub struct Difference {
 
 pub struct Report {
     pub compared: usize,
+    /// CombinedStatuses compared (on either side).
+    pub combined_compared: usize,
     /// Objects that end with a status returned: (on KubeStellar's side, on ours).
     pub returned: (usize, usize),
     /// Objects whose decision is singleton, multi-WEC, none.
@@ -142,13 +144,14 @@ fn normalized(status: &Option<Value>) -> Option<Value> {
 pub fn compare(
     scenario: &Scenario,
     last: &State,
-    kubestellar: &BTreeMap<String, Shown>,
-    status_router: &BTreeMap<String, Shown>,
+    kubestellar: &Snapshot,
+    status_router: &Snapshot,
     untouched: &BTreeMap<String, Shown>,
     rows: &[Row],
 ) -> Report {
     let mut report = Report {
         compared: 0,
+        combined_compared: 0,
         returned: (0, 0),
         decisions: [0; 3],
         explained: BTreeMap::new(),
@@ -157,8 +160,8 @@ pub fn compare(
     };
     for (o, object) in scenario.objects.iter().enumerate() {
         let (Some(ks), Some(sr)) = (
-            kubestellar.get(&object.name),
-            status_router.get(&object.name),
+            kubestellar.objects.get(&object.name),
+            status_router.objects.get(&object.name),
         ) else {
             panic!("{} was not observed on both sides", object.name);
         };
@@ -203,6 +206,15 @@ pub fn compare(
             }
         }
     }
+    let (combined, differences) =
+        super::combined::differences(scenario, last, kubestellar, status_router);
+    report.combined_compared = combined;
+    for (difference, facts) in differences {
+        match super::differences::classify_combined(facts.as_ref(), &difference) {
+            Some(id) => report.explained.entry(id).or_default().push(difference),
+            None => report.unexplained.push((difference, format!("{facts:?}"))),
+        }
+    }
     report
 }
 
@@ -213,8 +225,8 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "## Differential run: seed {}, {} objects compared\n",
-            settings.seed, self.compared
+            "## Differential run: seed {}, {} objects and {} CombinedStatuses compared\n",
+            settings.seed, self.compared, self.combined_compared
         );
         let [singleton, multi, none] = self.decisions;
         let _ = writeln!(

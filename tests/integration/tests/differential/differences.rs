@@ -3,11 +3,14 @@
 //! row by id; the table is read at run time, so a rule without a row (or a renamed row) fails
 //! the run, and a row's count shows in every report.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 use status_router::kubestellar::{
     EXECUTING_COUNT_LABEL, MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL,
 };
 
+use super::combined::CombinedFacts;
 use super::compare::{Decision, Difference, Facts};
 use super::scenario::Kind;
 
@@ -38,6 +41,23 @@ const RULES: &[Rule] = &[
     },
 ];
 
+/// A rule of the CombinedStatus half.
+struct CombinedRule {
+    id: &'static str,
+    explains: fn(&CombinedFacts, &Difference) -> bool,
+}
+
+const COMBINED_RULES: &[CombinedRule] = &[
+    CombinedRule {
+        id: "blank-rows",
+        explains: blank_rows,
+    },
+    CombinedRule {
+        id: "limit",
+        explains: limit,
+    },
+];
+
 /// The rows of `docs/kubestellar-differences.md` (first cell of each table row, in backticks).
 /// Panics if a rule has no row.
 pub fn table() -> Vec<Row> {
@@ -52,11 +72,14 @@ pub fn table() -> Vec<Row> {
             Some(Row { id: id.to_string() })
         })
         .collect();
-    for rule in RULES {
+    let ids = RULES
+        .iter()
+        .map(|r| r.id)
+        .chain(COMBINED_RULES.iter().map(|r| r.id));
+    for id in ids {
         assert!(
-            rows.iter().any(|r| r.id == rule.id),
-            "the rule {:?} has no row in {}: every allowed difference is documented there",
-            rule.id,
+            rows.iter().any(|r| r.id == id),
+            "the rule {id:?} has no row in {}: every allowed difference is documented there",
             path.display()
         );
     }
@@ -147,4 +170,106 @@ fn upstream_aggregate_is_invalid(kind: Kind, reported: &[&Value]) -> bool {
         }
         _ => false,
     }
+}
+
+/// The row that explains a difference of a CombinedStatus or condition, if any.
+pub fn classify_combined(facts: Option<&CombinedFacts>, d: &Difference) -> Option<&'static str> {
+    let facts = facts?;
+    COMBINED_RULES
+        .iter()
+        .find(|rule| (rule.explains)(facts, d))
+        .map(|rule| rule.id)
+}
+
+/// A result's rows, each as its JSON text, and the rest of the result without them.
+fn rows_and_rest(result: &Option<Value>) -> Option<(Vec<Value>, Value)> {
+    let mut rest = result.clone()?;
+    let rows = rest.as_object_mut()?.remove("rows");
+    let rows = match rows {
+        Some(Value::Array(rows)) => rows,
+        None | Some(Value::Null) => Vec::new(),
+        Some(_) => return None,
+    };
+    Some((rows, rest))
+}
+
+/// Whether every row of `small` is in `big` (as a multiset).
+fn contained(small: &[Value], big: &[Value]) -> bool {
+    let mut big: Vec<&Value> = big.iter().collect();
+    small
+        .iter()
+        .all(|row| match big.iter().position(|b| *b == row) {
+            Some(i) => {
+                big.swap_remove(i);
+                true
+            }
+            None => false,
+        })
+}
+
+/// The `wec` column (the first; every select of the scenario starts with it) of a row.
+fn wec_of(row: &Value) -> Option<&str> {
+    row["columns"][0]["string"].as_str()
+}
+
+/// The WECs of the model where the object's WorkStatus carries a status.
+fn returned_wecs(facts: &CombinedFacts) -> BTreeSet<&str> {
+    facts
+        .reports
+        .iter()
+        .filter(|(_, statuses)| statuses.iter().any(Option::is_some))
+        .map(|(w, _)| w.as_str())
+        .collect()
+}
+
+/// KubeStellar keeps a row of a select for every destination WEC, evaluated with a null
+/// `returned.status` where no status is returned there (no WorkStatus yet, a deleted one, or
+/// one without a status); we list the WECs that returned a status, as the API text says.
+fn blank_rows(facts: &CombinedFacts, d: &Difference) -> bool {
+    let (Some((ks, ks_rest)), Some((sr, sr_rest))) = (
+        rows_and_rest(&d.kubestellar),
+        rows_and_rest(&d.status_router),
+    ) else {
+        return false;
+    };
+    if ks_rest != sr_rest || ks.len() <= sr.len() || !contained(&sr, &ks) {
+        return false;
+    }
+    let returned = returned_wecs(facts);
+    let mut extra = ks.clone();
+    for row in &sr {
+        if let Some(i) = extra.iter().position(|r| r == row) {
+            extra.swap_remove(i);
+        }
+    }
+    extra.iter().all(|row| {
+        let Some(wec) = wec_of(row) else { return false };
+        let blank = match row["columns"].get(1) {
+            // The status column, where the collector has one.
+            Some(status) => status["type"] == "Null" || status["object"] == Value::Null,
+            None => true,
+        };
+        facts.destinations.contains(wec) && !returned.contains(wec) && blank
+    })
+}
+
+/// KubeStellar never enforces a collector's `limit`; we return at most `limit` rows.
+fn limit(facts: &CombinedFacts, d: &Difference) -> bool {
+    let Some(limit) = facts.limit else {
+        return false;
+    };
+    let (Some((ks, ks_rest)), Some((sr, sr_rest))) = (
+        rows_and_rest(&d.kubestellar),
+        rows_and_rest(&d.status_router),
+    ) else {
+        return false;
+    };
+    let returned = returned_wecs(facts);
+    ks_rest == sr_rest
+        && ks.len() > limit
+        && sr.len() == limit.min(returned.len())
+        && contained(&sr, &ks)
+        && sr
+            .iter()
+            .all(|row| wec_of(row).is_some_and(|w| returned.contains(w)))
 }

@@ -2,7 +2,8 @@
 //! two fresh control planes (`side`): **(a)** KubeStellar's controller-manager with both of its
 //! controllers, **(b)** KubeStellar's controller-manager with `--controllers=binding` beside
 //! `status-router run`. When both have settled, every workload object's `.status` and
-//! KubeStellar's labels are compared (`compare`). Every difference must be explained by a row of
+//! KubeStellar's labels, every CombinedStatus and every Binding's `StatusCollectorsAvailable`
+//! condition are compared (`compare`, `combined`). Every difference must be explained by a row of
 //! `docs/kubestellar-differences.md`, through the rule attached to that row (`differences`);
 //! any other difference fails the run, printing the object, both values and the seed.
 //!
@@ -11,6 +12,7 @@
 //! `DIFF_POLICY` names a policy component that status-router runs instead of the embedded
 //! default: a mutant (`mutants/`), to see the suite fail.
 
+mod combined;
 #[path = "../common/mod.rs"]
 mod common;
 mod compare;
@@ -46,7 +48,7 @@ async fn kubestellar_and_status_router_agree_but_for_the_documented_differences(
         side.create(&scenario).await;
         if judge == Judge::KubeStellar {
             // Before any WorkStatus has a status: the objects as the API server created them.
-            untouched = side.observe(&scenario).await;
+            untouched = side.observe(&scenario).await.objects;
         }
         side.report(&scenario).await;
         let mut state = scenario.initial.clone();

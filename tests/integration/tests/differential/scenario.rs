@@ -1,5 +1,6 @@
 //! One seed, one scenario: WECs with labels, workload objects of seven kinds, BindingPolicies
-//! with cluster selectors and both flags in all four combinations, and a timeline of what
+//! with cluster selectors, both flags in all four combinations and StatusCollectors (some of
+//! them never created), and a timeline of what
 //! KubeStellar's status add-on and users do (status updates, WorkStatus deletions, WEC label
 //! changes that move objects between WECs, flag changes, policy deletions). Pure data: both
 //! sides of the comparison replay exactly the same scenario.
@@ -197,6 +198,39 @@ const WEC_VALUES: [&str; 2] = ["a", "b"];
 /// How many WECs a scenario has.
 pub const WECS: usize = 4;
 
+/// The StatusCollectors every scenario creates in the WDS, by name.
+pub const COLLECTORS: [&str; 3] = ["available", "first-wec", "wecs"];
+/// A collector some policies name and nobody creates.
+pub const ABSENT_COLLECTOR: &str = "absent";
+
+/// The spec of one of [`COLLECTORS`]: an aggregation (with `AVG` and `MAX` over no rows, the
+/// `NaN` and `-Inf` cases), a select of every WEC's status, and a select with a `limit`.
+pub fn collector_spec(name: &str) -> Value {
+    let subject = "returned.status.availableReplicas";
+    match name {
+        "available" => json!({
+            "filter": "has(returned.status.availableReplicas)",
+            "combinedFields": [
+                {"name": "count", "type": "COUNT"},
+                {"name": "sum", "type": "SUM", "subject": subject},
+                {"name": "avg", "type": "AVG", "subject": subject},
+                {"name": "max", "type": "MAX", "subject": subject},
+            ],
+            "limit": 20,
+        }),
+        "wecs" => json!({
+            "select": [{"name": "wec", "def": "inventory.name"},
+                       {"name": "status", "def": "returned.status"}],
+            "limit": 20,
+        }),
+        "first-wec" => json!({
+            "select": [{"name": "wec", "def": "inventory.name"}],
+            "limit": 1,
+        }),
+        other => panic!("no collector {other:?} in the scenario"),
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Object {
     pub kind: Kind,
@@ -212,6 +246,8 @@ pub struct Policy {
     pub selector: (String, String),
     pub singleton: bool,
     pub multi: bool,
+    /// The StatusCollectors its clause names.
+    pub collectors: Vec<String>,
 }
 
 /// One step of the timeline.
@@ -361,6 +397,8 @@ pub fn draw(settings: Settings) -> Scenario {
             }
         })
         .collect();
+    // Collectors come from a stream of their own, so that they do not change the rest.
+    let mut collector_rng = Rng::new(settings.seed ^ 0x5eed_c011_ec70_0000);
     let mut policies = Vec::new();
     for g in 0..groups {
         // One or two policies per group: two give the OR of flags and the union of WECs.
@@ -372,6 +410,7 @@ pub fn draw(settings: Settings) -> Scenario {
                 selector: (key.to_string(), WEC_VALUES[rng.below(2)].to_string()),
                 singleton: rng.chance(50),
                 multi: rng.chance(50),
+                collectors: draw_collectors(&mut collector_rng),
             }));
         }
     }
@@ -449,6 +488,26 @@ pub fn draw(settings: Settings) -> Scenario {
         initial,
         timeline,
     }
+}
+
+/// Half the policies name collectors: a non-empty subset of [`COLLECTORS`], now and then with
+/// the absent one too.
+fn draw_collectors(rng: &mut Rng) -> Vec<String> {
+    if !rng.chance(50) {
+        return Vec::new();
+    }
+    let mut named: Vec<String> = COLLECTORS
+        .iter()
+        .filter(|_| rng.chance(50))
+        .map(|c| c.to_string())
+        .collect();
+    if named.is_empty() {
+        named.push(COLLECTORS[rng.below(COLLECTORS.len())].to_string());
+    }
+    if rng.chance(20) {
+        named.push(ABSENT_COLLECTOR.to_string());
+    }
+    named
 }
 
 impl Scenario {

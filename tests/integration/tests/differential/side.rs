@@ -2,6 +2,7 @@
 //! controllers, or `--controllers=binding` beside a `status-router run` process), and the
 //! scenario replayed on it: WECs as `ManagedCluster`s, workload objects and BindingPolicies in
 //! the WDS, WorkStatuses in the ITS written as KubeStellar's status add-on writes them.
+//! StatusCollectors are created before the BindingPolicies that name them, and never change.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -15,7 +16,9 @@ use serde_json::{Value, json};
 use status_router::kubestellar::{Binding, ORIGIN_BINDING_LABEL, ORIGIN_WDS_LABEL};
 use testenv::{ControlPlane, Controllers, KubeStellar, KubeStellarCrds};
 
-use super::scenario::{Event, Kind, NAMESPACE, Object, Scenario, State, wec_name};
+use super::scenario::{
+    COLLECTORS, Event, Kind, NAMESPACE, Object, Scenario, State, collector_spec, wec_name,
+};
 use crate::common::{GADGETS_CRD, api_resource};
 
 pub const WDS_NAME: &str = "wds1";
@@ -44,6 +47,17 @@ pub struct Shown {
     pub labels: BTreeMap<String, String>,
 }
 
+/// Everything a side shows at one moment.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// Object name -> its status and KubeStellar's labels.
+    pub objects: BTreeMap<String, Shown>,
+    /// (object name, BindingPolicy name) -> the CombinedStatus's `results`.
+    pub combined: BTreeMap<(String, String), Value>,
+    /// Binding name -> its `StatusCollectorsAvailable` condition (status, reason, message).
+    pub conditions: BTreeMap<String, Option<(String, String, String)>>,
+}
+
 pub struct Side {
     pub judge: Judge,
     pub wds: Client,
@@ -65,6 +79,24 @@ fn policy_ar() -> ApiResource {
         "v1alpha1",
         "BindingPolicy",
         "bindingpolicies",
+    )
+}
+
+fn collector_ar() -> ApiResource {
+    api_resource(
+        "control.kubestellar.io",
+        "v1alpha1",
+        "StatusCollector",
+        "statuscollectors",
+    )
+}
+
+fn combined_ar() -> ApiResource {
+    api_resource(
+        "control.kubestellar.io",
+        "v1alpha1",
+        "CombinedStatus",
+        "combinedstatuses",
     )
 }
 
@@ -193,9 +225,21 @@ impl Side {
         }
     }
 
-    /// Creates the objects and the BindingPolicies.
+    /// Creates the objects, the StatusCollectors and the BindingPolicies.
     pub async fn create(&self, scenario: &Scenario) {
         let apply = PatchParams::apply("differential").force();
+        for name in COLLECTORS {
+            let body = json!({
+                "apiVersion": "control.kubestellar.io/v1alpha1",
+                "kind": "StatusCollector",
+                "metadata": {"name": name},
+                "spec": collector_spec(name),
+            });
+            Api::<DynamicObject>::all_with(self.wds.clone(), &collector_ar())
+                .patch(name, &apply, &Patch::Apply(body))
+                .await
+                .unwrap_or_else(|e| panic!("create StatusCollector {name}: {e}"));
+        }
         for object in &scenario.objects {
             let ar = ar_of(object.kind);
             let api: Api<DynamicObject> = Api::namespaced_with(self.wds.clone(), NAMESPACE, &ar);
@@ -226,6 +270,7 @@ impl Side {
                     "objectSelectors": [{"matchLabels": {super::scenario::GROUP_LABEL: policy.group}}],
                     "wantSingletonReportedState": policy.singleton,
                     "wantMultiWECReportedState": policy.multi,
+                    "statusCollectors": policy.collectors,
                 }],
             }
         });
@@ -358,9 +403,9 @@ impl Side {
         .unwrap_or_else(|e| panic!("write WorkStatus {}/{name} status: {e}", wec_name(w)));
     }
 
-    /// Waits until the Bindings say what the model says and every workload object has stayed
-    /// unchanged for [`QUIET`]; returns what each object shows.
-    pub async fn settle(&mut self, scenario: &Scenario, last: &State) -> BTreeMap<String, Shown> {
+    /// Waits until the Bindings say what the model says and everything the side shows (objects,
+    /// CombinedStatuses, conditions) has stayed unchanged for [`QUIET`]; returns it.
+    pub async fn settle(&mut self, scenario: &Scenario, last: &State) -> Snapshot {
         let t0 = Instant::now();
         let mut stable_since = Instant::now();
         let mut previous = None;
@@ -415,7 +460,66 @@ impl Side {
         seen == want
     }
 
-    pub async fn observe(&self, scenario: &Scenario) -> BTreeMap<String, Shown> {
+    /// What the side shows now.
+    pub async fn observe(&self, scenario: &Scenario) -> Snapshot {
+        Snapshot {
+            objects: self.objects(scenario).await,
+            combined: self.combined().await,
+            conditions: self.conditions().await,
+        }
+    }
+
+    /// Every CombinedStatus of the scenario's namespace, by the object and BindingPolicy its
+    /// labels name; the rows of each result sorted (their order carries no meaning, and
+    /// KubeStellar's follows Go's map order).
+    async fn combined(&self) -> BTreeMap<(String, String), Value> {
+        let list =
+            Api::<DynamicObject>::namespaced_with(self.wds.clone(), NAMESPACE, &combined_ar())
+                .list(&ListParams::default())
+                .await
+                .expect("list CombinedStatuses");
+        list.items
+            .into_iter()
+            .map(|cs| {
+                let labels = cs.metadata.labels.clone().unwrap_or_default();
+                let label = |k: &str| labels.get(k).cloned().unwrap_or_default();
+                let key = (
+                    label("status.kubestellar.io/name"),
+                    label("status.kubestellar.io/binding-policy"),
+                );
+                let mut results = cs.data.get("results").cloned().unwrap_or(json!([]));
+                for result in results.as_array_mut().into_iter().flatten() {
+                    if let Some(rows) = result.get_mut("rows").and_then(Value::as_array_mut) {
+                        rows.sort_by_key(Value::to_string);
+                    }
+                }
+                (key, results)
+            })
+            .collect()
+    }
+
+    /// Every Binding's `StatusCollectorsAvailable` condition.
+    async fn conditions(&self) -> BTreeMap<String, Option<(String, String, String)>> {
+        let list = Api::<Binding>::all(self.wds.clone())
+            .list(&ListParams::default())
+            .await
+            .expect("list Bindings");
+        list.items
+            .into_iter()
+            .map(|b| {
+                let name = b.metadata.name.clone().unwrap_or_default();
+                let condition = b.status.and_then(|s| {
+                    s.conditions
+                        .into_iter()
+                        .find(|c| c.type_ == "StatusCollectorsAvailable")
+                        .map(|c| (c.status, c.reason, c.message))
+                });
+                (name, condition)
+            })
+            .collect()
+    }
+
+    async fn objects(&self, scenario: &Scenario) -> BTreeMap<String, Shown> {
         let mut out = BTreeMap::new();
         for object in &scenario.objects {
             let api: Api<DynamicObject> =
