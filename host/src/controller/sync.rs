@@ -75,8 +75,9 @@ pub async fn sync_workload_object<W: WorkloadObjects>(
 }
 
 /// Copies the status reported by the one WEC; clears unless there is exactly
-/// one WEC with exactly one WorkStatus; changes nothing while that WorkStatus
-/// has no status yet.
+/// one WEC with exactly one WorkStatus; while that WorkStatus has no status
+/// yet, keeps the status and its label and updates only the executing-count
+/// (the qualified set changed even if the report did not).
 pub async fn handle_singleton_state<W: WorkloadObjects>(
     wds: &W,
     facts: &ObjectFacts,
@@ -88,7 +89,7 @@ pub async fn handle_singleton_state<W: WorkloadObjects>(
     match (wecs.len(), reports.as_slice()) {
         (1, [report]) => match &report.status {
             Some(status) => copy_singleton(wds, facts, object, &report.id.wec, status).await,
-            None => Ok(Outcome::Unchanged),
+            None => write_desired(wds, facts, object, object.as_is()).await,
         },
         _ => write_desired(wds, facts, object, Desired::cleared()).await,
     }

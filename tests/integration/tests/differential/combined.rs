@@ -18,6 +18,9 @@ pub struct CombinedFacts {
     pub limit: Option<usize>,
     /// The policy's destinations, by WEC name.
     pub destinations: BTreeSet<String>,
+    /// WECs where, during the timeline, a WorkStatus of the object from another Binding went
+    /// (see `shared_rows`).
+    pub shared: BTreeSet<String>,
     /// Per destination WEC: the statuses of the object's WorkStatuses there (one per Binding
     /// that delivers it, of any policy), as the model has them at the end.
     pub reports: BTreeMap<String, Vec<Option<Value>>>,
@@ -51,6 +54,7 @@ impl CombinedFacts {
             .flatten()
             .map(|l| l as usize);
         CombinedFacts {
+            shared: o.map(|o| shared(scenario, o, p)).unwrap_or_default(),
             limit,
             destinations: destinations
                 .into_iter()
@@ -59,6 +63,36 @@ impl CombinedFacts {
             reports,
         }
     }
+}
+
+impl CombinedFacts {
+    /// The WECs of the model where the object's WorkStatus carries a status.
+    pub fn returned(&self) -> BTreeSet<&str> {
+        self.reports
+            .iter()
+            .filter(|(_, statuses)| statuses.iter().any(Option::is_some))
+            .map(|(w, _)| w.as_str())
+            .collect()
+    }
+}
+
+/// The WECs where a WorkStatus of object `o` from a Binding other than policy `p`'s was deleted
+/// at some step of the timeline.
+fn shared(scenario: &Scenario, o: usize, p: Option<usize>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut state = scenario.initial.clone();
+    let mut before = state.delivered(&scenario.objects);
+    for event in &scenario.timeline {
+        state.apply(event);
+        let after = state.delivered(&scenario.objects);
+        for (q, ro, w) in before.difference(&after) {
+            if *ro == o && Some(*q) != p {
+                out.insert(super::scenario::wec_name(*w));
+            }
+        }
+        before = after;
+    }
+    out
 }
 
 /// A CombinedStatus's results by collector name (`None`: no CombinedStatus).

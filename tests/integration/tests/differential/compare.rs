@@ -29,6 +29,8 @@ pub struct Facts {
     /// The status the object showed on KubeStellar's side before anything returned one (the
     /// API server's defaults for the kind): what a write that never succeeded leaves.
     pub untouched: Option<Value>,
+    /// The status each side shows at the end: KubeStellar's, then status-router's.
+    pub shown: [Option<Value>; 2],
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -94,6 +96,7 @@ impl Facts {
             decision,
             reports,
             untouched: None,
+            shown: [None, None],
         }
     }
 
@@ -168,6 +171,7 @@ pub fn compare(
         report.compared += 1;
         let mut facts = Facts::of(scenario, last, o);
         facts.untouched = untouched.get(&object.name).and_then(|s| s.status.clone());
+        facts.shown = [ks.status.clone(), sr.status.clone()];
         report.decisions[match facts.decision {
             Decision::Singleton => 0,
             Decision::Multi => 1,

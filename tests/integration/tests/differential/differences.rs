@@ -3,8 +3,6 @@
 //! row by id; the table is read at run time, so a rule without a row (or a renamed row) fails
 //! the run, and a row's count shows in every report.
 
-use std::collections::BTreeSet;
-
 use serde_json::Value;
 use status_router::kubestellar::{
     EXECUTING_COUNT_LABEL, MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL,
@@ -39,6 +37,14 @@ const RULES: &[Rule] = &[
         id: "omitted-counters",
         explains: omitted_counters,
     },
+    Rule {
+        id: "job-counters",
+        explains: job_counters,
+    },
+    Rule {
+        id: "status-merge-patch",
+        explains: status_merge_patch,
+    },
 ];
 
 /// A rule of the CombinedStatus half.
@@ -55,6 +61,10 @@ const COMBINED_RULES: &[CombinedRule] = &[
     CombinedRule {
         id: "limit",
         explains: limit,
+    },
+    CombinedRule {
+        id: "shared-wec-row",
+        explains: super::shared_rows::shared_wec_row,
     },
 ];
 
@@ -172,6 +182,75 @@ fn upstream_aggregate_is_invalid(kind: Kind, reported: &[&Value]) -> bool {
     }
 }
 
+/// Kubernetes 1.32 refuses a Job status that lowers `succeeded` or `failed` (JobManagedBy is on
+/// by default). A side that once wrote higher counters than it wants now is refused from then
+/// on: it keeps that status, and the labels of that moment (both controllers add a label before
+/// the status and remove the old one after it). Which intermediate statuses a side wrote depends
+/// on its timing, so on a Job either side may end so stuck.
+fn job_counters(facts: &Facts, d: &Difference, _: &[String]) -> bool {
+    let fields = [
+        "status",
+        SINGLETON_STATUS_LABEL,
+        MULTI_WEC_STATUS_LABEL,
+        EXECUTING_COUNT_LABEL,
+    ];
+    if facts.kind != Kind::Job || !fields.contains(&d.field.as_str()) {
+        return false;
+    }
+    let wanted = wanted_job_counters(facts);
+    facts.shown.iter().any(|shown| {
+        let (succeeded, failed) = job_counters_of(shown.as_ref());
+        succeeded > wanted.0 || failed > wanted.1
+    })
+}
+
+/// Without a status subresource (the scenario's Gadget CR) upstream falls back to a JSON merge
+/// patch of the status, which cannot remove keys, and returns right after it, before removing
+/// labels: a status it should clear or shrink keeps its old keys, and the old label stays.
+fn status_merge_patch(facts: &Facts, d: &Difference, _: &[String]) -> bool {
+    if facts.kind != Kind::Gadget {
+        return false;
+    }
+    let object = |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_default();
+    let (ks, sr) = (
+        object(facts.shown[0].as_ref()),
+        object(facts.shown[1].as_ref()),
+    );
+    let kept_old_keys = ks.len() > sr.len() && sr.iter().all(|(k, v)| ks.get(k) == Some(v));
+    let label = d.field == SINGLETON_STATUS_LABEL || d.field == MULTI_WEC_STATUS_LABEL;
+    kept_old_keys && (d.field == "status" || (label && d.status_router.is_none()))
+}
+
+/// `succeeded` and `failed` of a Job status (absent: 0).
+fn job_counters_of(status: Option<&Value>) -> (i64, i64) {
+    let counter = |k: &str| status.and_then(|s| s.get(k)?.as_i64()).unwrap_or(0);
+    (counter("succeeded"), counter("failed"))
+}
+
+/// The lowest counters either side may want to write at the end: the one report a singleton
+/// copies, the minimum over the reports of a multi-WEC aggregate (KubeStellar writes none),
+/// otherwise a cleared status (also when the one report has no status yet and nothing is
+/// written: what the side holds then comes from an earlier write).
+fn wanted_job_counters(facts: &Facts) -> (i64, i64) {
+    let reported = facts.reported();
+    let qualified = if facts.singleton {
+        facts.s.union(&facts.m).count()
+    } else {
+        facts.m.len()
+    };
+    let one_workstatus = facts.reports.values().map(Vec::len).sum::<usize>() == 1;
+    match facts.decision {
+        Decision::Singleton if qualified == 1 && one_workstatus && reported.len() == 1 => {
+            job_counters_of(reported.first().copied())
+        }
+        Decision::Multi if !reported.is_empty() => reported
+            .iter()
+            .map(|r| job_counters_of(Some(r)))
+            .fold((i64::MAX, i64::MAX), |(a, b), (c, d)| (a.min(c), b.min(d))),
+        _ => (0, 0),
+    }
+}
+
 /// The row that explains a difference of a CombinedStatus or condition, if any.
 pub fn classify_combined(facts: Option<&CombinedFacts>, d: &Difference) -> Option<&'static str> {
     let facts = facts?;
@@ -212,16 +291,6 @@ fn wec_of(row: &Value) -> Option<&str> {
     row["columns"][0]["string"].as_str()
 }
 
-/// The WECs of the model where the object's WorkStatus carries a status.
-fn returned_wecs(facts: &CombinedFacts) -> BTreeSet<&str> {
-    facts
-        .reports
-        .iter()
-        .filter(|(_, statuses)| statuses.iter().any(Option::is_some))
-        .map(|(w, _)| w.as_str())
-        .collect()
-}
-
 /// KubeStellar keeps a row of a select for every destination WEC, evaluated with a null
 /// `returned.status` where no status is returned there (no WorkStatus yet, a deleted one, or
 /// one without a status); we list the WECs that returned a status, as the API text says.
@@ -235,7 +304,7 @@ fn blank_rows(facts: &CombinedFacts, d: &Difference) -> bool {
     if ks_rest != sr_rest || ks.len() <= sr.len() || !contained(&sr, &ks) {
         return false;
     }
-    let returned = returned_wecs(facts);
+    let returned = facts.returned();
     let mut extra = ks.clone();
     for row in &sr {
         if let Some(i) = extra.iter().position(|r| r == row) {
@@ -264,7 +333,7 @@ fn limit(facts: &CombinedFacts, d: &Difference) -> bool {
     ) else {
         return false;
     };
-    let returned = returned_wecs(facts);
+    let returned = facts.returned();
     ks_rest == sr_rest
         && ks.len() > limit
         && sr.len() == limit.min(returned.len())
@@ -272,4 +341,79 @@ fn limit(facts: &CombinedFacts, d: &Difference) -> bool {
         && sr
             .iter()
             .all(|row| wec_of(row).is_some_and(|w| returned.contains(w)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use serde_json::json;
+
+    fn facts(kind: Kind, decision: Decision, shown: [Option<Value>; 2]) -> Facts {
+        Facts {
+            kind,
+            singleton: false,
+            s: BTreeSet::new(),
+            m: BTreeSet::new(),
+            decision,
+            reports: Default::default(),
+            untouched: None,
+            shown,
+        }
+    }
+
+    fn label_difference(field: &str) -> Difference {
+        Difference {
+            object: "x".into(),
+            field: field.into(),
+            kubestellar: None,
+            status_router: Some(json!("true")),
+        }
+    }
+
+    #[test]
+    fn a_job_is_stuck_only_above_the_counters_it_wants() {
+        let d = label_difference(SINGLETON_STATUS_LABEL);
+        let stuck = facts(
+            Kind::Job,
+            Decision::None,
+            [None, Some(json!({"succeeded": 2}))],
+        );
+        assert!(job_counters(&stuck, &d, &[]));
+        let active_only = facts(
+            Kind::Job,
+            Decision::None,
+            [None, Some(json!({"active": 2}))],
+        );
+        assert!(!job_counters(&active_only, &d, &[]));
+        let deployment = facts(Kind::Deployment, Decision::None, stuck.shown.clone());
+        assert!(!job_counters(&deployment, &d, &[]));
+    }
+
+    #[test]
+    fn a_merge_patched_status_keeps_old_keys_and_its_label() {
+        let shown = [
+            Some(json!({"phase": "Ready", "count": 2})),
+            Some(json!({"phase": "Ready"})),
+        ];
+        let kept = facts(Kind::Gadget, Decision::Singleton, shown);
+        let status = Difference {
+            field: "status".into(),
+            ..label_difference("status")
+        };
+        assert!(status_merge_patch(&kept, &status, &[]));
+        let label = Difference {
+            kubestellar: Some(json!("true")),
+            status_router: None,
+            ..label_difference(SINGLETON_STATUS_LABEL)
+        };
+        assert!(status_merge_patch(&kept, &label, &[]));
+        let changed = [
+            Some(json!({"phase": "Pending", "count": 2})),
+            Some(json!({"phase": "Ready"})),
+        ];
+        let changed = facts(Kind::Gadget, Decision::Singleton, changed);
+        assert!(!status_merge_patch(&changed, &status, &[]));
+    }
 }

@@ -18,6 +18,7 @@ mod common;
 mod compare;
 mod differences;
 mod scenario;
+mod shared_rows;
 mod side;
 
 use std::time::Instant;
