@@ -132,8 +132,9 @@ fn unaggregated_kinds(facts: &Facts, d: &Difference, _: &[String]) -> bool {
 /// - only counters some reported status omits differ, and ours is then 0 (or absent, the API
 ///   server's way of writing 0);
 /// - upstream's aggregate breaks the kind's status validation (more ready than replicas, ...),
-///   so the API server refuses its write and the object keeps the status it had before any
-///   write (`Facts::untouched`), while ours is valid and written.
+///   so the API server refuses its write and the object keeps what it had: the status before
+///   any write (`Facts::untouched`) or one WEC's status, written while it was the only one
+///   reported; ours is valid and written.
 fn omitted_counters(facts: &Facts, d: &Difference, _: &[String]) -> bool {
     if d.field != "status" || !facts.kind.upstream_aggregates() {
         return false;
@@ -156,8 +157,11 @@ fn omitted_counters(facts: &Facts, d: &Difference, _: &[String]) -> bool {
         .into_iter()
         .filter(|k| ks.get(*k) != sr.get(*k))
         .all(|k| omits(k) && sr.get(k).is_none_or(|v| v == &Value::from(0)));
-    let refused =
-        d.kubestellar == facts.untouched && upstream_aggregate_is_invalid(facts.kind, &reported);
+    // Refused, the object keeps what was there: the status before any write, or one WEC's
+    // status written while it was the only one reported.
+    let kept = d.kubestellar == facts.untouched
+        || reported.iter().any(|r| d.kubestellar.as_ref() == Some(*r));
+    let refused = kept && upstream_aggregate_is_invalid(facts.kind, &reported);
     only_omitted || refused
 }
 
