@@ -52,10 +52,16 @@ pub async fn sync_workload_object<W: WorkloadObjects>(
         return Ok(Outcome::Skipped);
     }
     let routing = &facts.routing;
-    let Some(version) = routing.version.as_deref() else {
-        return Ok(Outcome::Skipped);
+    let version = match &routing.version {
+        Some(version) => version.clone(),
+        // Named by nothing any more (its last Binding and WorkStatus gone
+        // before this reconcile ran): it may still carry our labels.
+        None => match wds.known_version(&key.group, &key.resource).await {
+            Some(version) => version,
+            None => return Ok(Outcome::Skipped),
+        },
     };
-    let Some(object) = wds.get(key, version).await.map_err(SyncError::Wds)? else {
+    let Some(object) = wds.get(key, &version).await.map_err(SyncError::Wds)? else {
         return Ok(Outcome::Skipped);
     };
     let request = Request {

@@ -60,6 +60,14 @@ impl WorkloadObjects for FakeWds {
         Ok(true)
     }
 
+    async fn known_version(&self, group: &str, resource: &str) -> Option<String> {
+        let objects = self.objects.lock().unwrap();
+        objects
+            .values()
+            .find(|o| o.key.group == group && o.key.resource == resource)
+            .map(|o| o.version.clone())
+    }
+
     async fn warn(&self, _object: &Workload, reason: &str, note: String) {
         self.warnings
             .lock()
@@ -349,6 +357,23 @@ async fn none_clears_only_what_is_ours() {
     let object = world.object(&web());
     assert_eq!(object.status, json!({}));
     assert!(object.labels.is_empty());
+}
+
+#[tokio::test]
+async fn an_object_named_by_nothing_any_more_is_cleared() {
+    let mut world = World::new();
+    world.bind("b", &web(), &["wec1"], true, false);
+    world.report("wec1", "ws", &web(), Some(json!({"a": 1})));
+    world.sync(&web()).await;
+    assert_eq!(labels(&world.object(&web())).len(), 2);
+    // The Binding and its WorkStatus go before the next reconcile runs.
+    world.index.delete_binding("b");
+    world.index.delete_report(&world.index.report_ids()[0]);
+    assert_eq!(world.index.facts(&web()).routing.version, None);
+    assert_eq!(world.sync(&web()).await, Outcome::Written);
+    let object = world.object(&web());
+    assert_eq!(object.status, json!({}));
+    assert!(object.labels.is_empty(), "{:?}", object.labels);
 }
 
 #[tokio::test]

@@ -447,6 +447,14 @@ impl WorkloadObjects for Wds {
         Ok(status_differs || !add.is_empty() || !remove.is_empty())
     }
 
+    async fn known_version(&self, group: &str, resource: &str) -> Option<String> {
+        let known = self.resources.lock().await;
+        known
+            .keys()
+            .find(|(g, _, r)| g == group && r == resource)
+            .map(|(_, v, _)| v.clone())
+    }
+
     async fn warn(&self, object: &Workload, reason: &str, note: String) {
         let Ok(info) = self
             .resource(&object.key.group, &object.version, &object.key.resource)

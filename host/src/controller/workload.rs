@@ -94,6 +94,15 @@ pub trait WorkloadObjects: Send + Sync {
         desired: &Desired,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
+    /// A version the WDS served the object's resource with before: for an
+    /// object no Binding or WorkStatus names any more, which may still carry
+    /// our labels. `None` when none is known.
+    fn known_version(
+        &self,
+        group: &str,
+        resource: &str,
+    ) -> impl Future<Output = Option<String>> + Send;
+
     /// Records a warning Event on the object.
     fn warn(
         &self,
