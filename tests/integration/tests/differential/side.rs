@@ -27,7 +27,7 @@ const ITS_NAME: &str = "its1";
 /// as settled.
 const QUIET: Duration = Duration::from_secs(8);
 /// How long KubeStellar's binding controller may take to follow one change.
-const BINDING_LIMIT: Duration = Duration::from_secs(60);
+const BINDING_LIMIT: Duration = Duration::from_secs(300);
 /// How long a side may take to settle.
 const SETTLE_LIMIT: Duration = Duration::from_secs(300);
 
@@ -328,13 +328,16 @@ impl Side {
 
     async fn wait_bindings(&self, scenario: &Scenario, state: &State) {
         let t0 = Instant::now();
-        while !self.bindings_match(scenario, state).await {
+        while let Some(mismatch) = self.bindings_mismatch(scenario, state).await {
             self.assert_kubestellar_runs();
             assert!(
                 t0.elapsed() < BINDING_LIMIT,
                 "KubeStellar's binding controller did not make the Bindings of the model in \
-                 {BINDING_LIMIT:?} on the {:?} side",
-                self.judge
+                 {BINDING_LIMIT:?} on the {:?} side (seed {}): {mismatch}\nits log ({}) ends:\n{}",
+                self.judge,
+                scenario.settings.seed,
+                self.kubestellar.log().display(),
+                self.kubestellar.log_tail(30)
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -431,11 +434,17 @@ impl Side {
     }
 
     async fn bindings_match(&self, scenario: &Scenario, last: &State) -> bool {
-        let Ok(list) = Api::<Binding>::all(self.wds.clone())
+        self.bindings_mismatch(scenario, last).await.is_none()
+    }
+
+    /// How the Bindings differ from the model's (name -> destination WECs), if they do.
+    async fn bindings_mismatch(&self, scenario: &Scenario, last: &State) -> Option<String> {
+        let list = match Api::<Binding>::all(self.wds.clone())
             .list(&ListParams::default())
             .await
-        else {
-            return false;
+        {
+            Ok(list) => list,
+            Err(e) => return Some(format!("list Bindings: {e}")),
         };
         let seen: BTreeMap<String, BTreeSet<String>> = list
             .items
@@ -457,7 +466,19 @@ impl Side {
             })
             .collect();
         let _ = scenario;
-        seen == want
+        let names: BTreeSet<&String> = seen.keys().chain(want.keys()).collect();
+        let differ: Vec<String> = names
+            .into_iter()
+            .filter(|n| seen.get(*n) != want.get(*n))
+            .map(|n| {
+                format!(
+                    "{n}: KubeStellar {:?}, model {:?}",
+                    seen.get(n),
+                    want.get(n)
+                )
+            })
+            .collect();
+        (!differ.is_empty()).then(|| differ.join("; "))
     }
 
     /// What the side shows now.
