@@ -81,9 +81,8 @@ pub async fn sync_workload_object<W: WorkloadObjects>(
 }
 
 /// Copies the status reported by the one WEC; clears unless there is exactly
-/// one WEC with exactly one WorkStatus; while that WorkStatus has no status
-/// yet, keeps the status and its label and updates only the executing-count
-/// (the qualified set changed even if the report did not).
+/// one WEC with exactly one WorkStatus; changes nothing while that WorkStatus
+/// has no status yet.
 pub async fn handle_singleton_state<W: WorkloadObjects>(
     wds: &W,
     facts: &ObjectFacts,
@@ -95,7 +94,7 @@ pub async fn handle_singleton_state<W: WorkloadObjects>(
     match (wecs.len(), reports.as_slice()) {
         (1, [report]) => match &report.status {
             Some(status) => copy_singleton(wds, facts, object, &report.id.wec, status).await,
-            None => write_desired(wds, facts, object, object.as_is()).await,
+            None => Ok(Outcome::Unchanged),
         },
         _ => write_desired(wds, facts, object, Desired::cleared()).await,
     }

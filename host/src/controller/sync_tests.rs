@@ -236,10 +236,6 @@ async fn singleton_clears_with_two_reports_in_one_wec_and_waits_for_a_status() {
     let mut world = World::new();
     world.bind("b", &web(), &["wec1"], true, false);
     world.report("wec1", "ws", &web(), None);
-    // No status yet: only the executing-count is written.
-    assert_eq!(world.sync(&web()).await, Outcome::Written);
-    assert_eq!(world.object(&web()).status, json!({}));
-    assert_eq!(labels(&world.object(&web())), [EXECUTING_COUNT_LABEL]);
     assert_eq!(world.sync(&web()).await, Outcome::Unchanged);
     world.report("wec1", "ws", &web(), Some(json!({"a": 1})));
     world.sync(&web()).await;
@@ -273,24 +269,6 @@ async fn executing_count_follows_the_qualified_wecs_while_singleton_is_requested
     world.sync(&web()).await;
     let object = world.object(&web());
     assert_eq!(labels(&object), [SINGLETON_STATUS_LABEL], "the flag went");
-}
-
-#[tokio::test]
-async fn executing_count_follows_even_while_the_one_report_has_no_status() {
-    let mut world = World::new();
-    world.bind("b", &web(), &["wec1", "wec2"], true, false);
-    world.report("wec1", "ws", &web(), Some(json!({"a": 1})));
-    world.sync(&web()).await;
-    assert_eq!(world.object(&web()).labels[EXECUTING_COUNT_LABEL], "2");
-    // wec2 leaves; wec1's report is re-created without a status yet.
-    world.bind("b", &web(), &["wec1"], true, false);
-    world.report("wec1", "ws", &web(), None);
-    assert_eq!(world.sync(&web()).await, Outcome::Written);
-    let object = world.object(&web());
-    assert_eq!(object.status, json!({}), "the status waits for the report");
-    assert_eq!(labels(&object), [EXECUTING_COUNT_LABEL]);
-    assert_eq!(object.labels[EXECUTING_COUNT_LABEL], "1");
-    assert_eq!(world.sync(&web()).await, Outcome::Unchanged);
 }
 
 #[tokio::test]

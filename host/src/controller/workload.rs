@@ -53,27 +53,6 @@ impl Desired {
     }
 }
 
-impl Workload {
-    /// The object's status and status label as they are (the singleton label
-    /// first, should it carry both): a write of this changes only the
-    /// executing-count.
-    pub fn as_is(&self) -> Desired {
-        use crate::kubestellar::{MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL};
-        let label = if self.labels.contains_key(SINGLETON_STATUS_LABEL) {
-            Some(StatusLabel::Singleton)
-        } else if self.labels.contains_key(MULTI_WEC_STATUS_LABEL) {
-            Some(StatusLabel::MultiWec)
-        } else {
-            None
-        };
-        Desired {
-            status: self.status.clone(),
-            label,
-            executing_count: None,
-        }
-    }
-}
-
 /// Reads and writes workload objects in the WDS.
 pub trait WorkloadObjects: Send + Sync {
     /// The error of this implementation.

@@ -106,12 +106,18 @@ pub fn classify(facts: &Facts, d: &Difference, all: &[String]) -> Option<&'stati
 
 /// KubeStellar documents `kubestellar.io/executing-count` but never writes it; we write the
 /// size of the qualified WEC set while singleton return is requested.
+/// While the one qualified WEC's one WorkStatus has no status yet, nothing is written (the
+/// project's rule, as upstream), so the count of an earlier write stays until the status comes.
 fn executing_count(facts: &Facts, d: &Difference, _: &[String]) -> bool {
     let qualified = facts.s.union(&facts.m).count();
+    let waiting = facts.decision == Decision::Singleton
+        && qualified == 1
+        && facts.reports.values().map(Vec::len).sum::<usize>() == 1
+        && facts.reported().is_empty();
     d.field == EXECUTING_COUNT_LABEL
         && d.kubestellar.is_none()
         && facts.singleton
-        && d.status_router == Some(Value::String(qualified.to_string()))
+        && (waiting || d.status_router == Some(Value::String(qualified.to_string())))
 }
 
 /// Upstream aggregates only Deployments, ReplicaSets and DaemonSets: for any other kind with two
