@@ -65,7 +65,17 @@ async fn executing_count_is_two_then_one_then_gone() {
         })
         .await;
     assert!(!o.singleton && !o.multi_wec, "{o:?}");
-    assert!(controller.metrics().label_writes() >= 1);
+    // The count goes up once the API server has answered, which can be
+    // after the watch has already shown the write.
+    wait_for("a label write counted", TIMEOUT, || async {
+        let writes = writes(&controller);
+        if writes.1 >= 1 {
+            Ok(())
+        } else {
+            Err(format!("{writes:?}"))
+        }
+    })
+    .await;
 
     env.put_binding(&binding, spec(&[&wec1], SINGLETON)).await;
     web.wait("executing-count 1 and the copied status", |o| {

@@ -74,6 +74,22 @@ impl Replica {
         let m = self.running.metrics();
         (m.status_writes(), m.label_writes())
     }
+
+    /// Waits until this replica has counted at least `n` status writes. The
+    /// count goes up once the API server has answered, which can be after
+    /// the watch has already shown the write to the test.
+    async fn wait_status_writes(&self, n: u64) {
+        let what = format!("{} to count {n} status write(s)", self.identity);
+        wait_for(&what, TIMEOUT, || async {
+            let writes = self.writes();
+            if writes.0 >= n {
+                Ok(())
+            } else {
+                Err(format!("{writes:?}"))
+            }
+        })
+        .await;
+    }
 }
 
 async fn holder(env: &Env, namespace: &str, name: &str) -> Option<String> {
@@ -125,7 +141,7 @@ async fn one_replica_writes_and_the_standby_takes_over_on_release_and_on_crash()
     let update = deployment_status(3, 3);
     set_report_status(&env.its, &wec, &report, Some(&update)).await;
     web.wait_singleton(&update).await;
-    assert!(a.writes().0 >= 2, "the leader wrote: {:?}", a.writes());
+    a.wait_status_writes(2).await;
     assert_eq!(b.writes(), (0, 0), "the standby wrote nothing");
     assert_eq!(b.running.reconciles(), 0, "nor reconciled anything");
 
@@ -154,7 +170,7 @@ async fn one_replica_writes_and_the_standby_takes_over_on_release_and_on_crash()
     let after_release = deployment_status(4, 3);
     set_report_status(&env.its, &wec, &report, Some(&after_release)).await;
     web.wait_singleton(&after_release).await;
-    assert!(b.writes().0 >= 1, "the new leader wrote: {:?}", b.writes());
+    b.wait_status_writes(1).await;
 
     // Crash: the lease task ends without releasing. The controller stops
     // writing at once; a third replica leads once the Lease has expired.
@@ -183,11 +199,7 @@ async fn one_replica_writes_and_the_standby_takes_over_on_release_and_on_crash()
     let after_crash = deployment_status(5, 5);
     set_report_status(&env.its, &wec, &report, Some(&after_crash)).await;
     web.wait_singleton(&after_crash).await;
-    assert!(
-        c.writes().0 >= 1,
-        "the third leader wrote: {:?}",
-        c.writes()
-    );
+    c.wait_status_writes(1).await;
     assert_eq!(
         fenced.status_writes(),
         fenced_at,

@@ -297,8 +297,16 @@ fn contained(small: &[Value], big: &[Value]) -> bool {
 }
 
 /// The `wec` column (the first; every select of the scenario starts with it) of a row.
-fn wec_of(row: &Value) -> Option<&str> {
+pub fn wec_of(row: &Value) -> Option<&str> {
     row["columns"][0]["string"].as_str()
+}
+
+/// Whether a row's status column (the second, where the collector has one) holds nothing.
+pub fn is_blank(row: &Value) -> bool {
+    match row["columns"].get(1) {
+        Some(status) => status["type"] == "Null" || status["object"] == Value::Null,
+        None => true,
+    }
 }
 
 /// KubeStellar keeps a row of a select for every destination WEC, evaluated with a null
@@ -323,12 +331,7 @@ fn blank_rows(facts: &CombinedFacts, d: &Difference) -> bool {
     }
     extra.iter().all(|row| {
         let Some(wec) = wec_of(row) else { return false };
-        let blank = match row["columns"].get(1) {
-            // The status column, where the collector has one.
-            Some(status) => status["type"] == "Null" || status["object"] == Value::Null,
-            None => true,
-        };
-        facts.destinations.contains(wec) && !returned.contains(wec) && blank
+        facts.destinations.contains(wec) && !returned.contains(wec) && is_blank(row)
     })
 }
 

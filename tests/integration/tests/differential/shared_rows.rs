@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::combined::CombinedFacts;
 use super::compare::Difference;
+use super::differences::{is_blank, wec_of};
 
 /// Whether `d` is what blanked rows of `facts.shared` WECs make, possibly with the other causes
 /// of select and aggregate differences (blank rows of WECs without a status, `limit`).
@@ -35,18 +36,6 @@ fn rows(result: &Value) -> Vec<&Value> {
         .unwrap_or_default()
 }
 
-fn wec(row: &Value) -> Option<&str> {
-    row["columns"][0]["string"].as_str()
-}
-
-/// A row whose status column (if the collector has one) holds nothing.
-fn blank(row: &Value) -> bool {
-    match row["columns"].get(1) {
-        Some(status) => status["type"] == "Null" || status["object"] == Value::Null,
-        None => true,
-    }
-}
-
 fn without(result: &Value, keys: &[&str]) -> Value {
     let mut rest = result.clone();
     if let Some(map) = rest.as_object_mut() {
@@ -66,18 +55,18 @@ fn select(facts: &CombinedFacts, ks: &Value, sr: &Value) -> bool {
     let (ks_rows, sr_rows) = (rows(ks), rows(sr));
     let returned = facts.returned();
     let ours_fit = sr_rows.iter().all(|row| {
-        let Some(w) = wec(row) else { return false };
-        let theirs: Vec<&&Value> = ks_rows.iter().filter(|r| wec(r) == Some(w)).collect();
+        let Some(w) = wec_of(row) else { return false };
+        let theirs: Vec<&&Value> = ks_rows.iter().filter(|r| wec_of(r) == Some(w)).collect();
         theirs.iter().any(|t| **t == *row)
-            || (facts.shared.contains(w) && theirs.iter().all(|t| blank(t)))
+            || (facts.shared.contains(w) && theirs.iter().all(|t| is_blank(t)))
     });
     let at_limit = facts.limit.is_some_and(|l| sr_rows.len() >= l);
-    let ours: BTreeSet<&str> = sr_rows.iter().filter_map(|r| wec(r)).collect();
+    let ours: BTreeSet<&str> = sr_rows.iter().filter_map(|r| wec_of(r)).collect();
     let theirs_fit = ks_rows.iter().all(|row| {
-        let Some(w) = wec(row) else { return false };
+        let Some(w) = wec_of(row) else { return false };
         ours.contains(w)
             || at_limit
-            || (blank(row) && (facts.shared.contains(w) || !returned.contains(w)))
+            || (is_blank(row) && (facts.shared.contains(w) || !returned.contains(w)))
     });
     ours_fit && theirs_fit
 }

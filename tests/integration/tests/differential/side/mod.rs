@@ -4,16 +4,16 @@
 //! the WDS, WorkStatuses in the ITS written as KubeStellar's status add-on writes them.
 //! StatusCollectors are created before the BindingPolicies that name them, and never change.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::Client;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+pub use observe::{Shown, Snapshot};
 use serde_json::{Value, json};
-use status_router::kubestellar::{Binding, ORIGIN_BINDING_LABEL, ORIGIN_WDS_LABEL};
+use status_router::kubestellar::{ORIGIN_BINDING_LABEL, ORIGIN_WDS_LABEL};
 use testenv::{ControlPlane, Controllers, KubeStellar, KubeStellarCrds};
 
 use super::scenario::{
@@ -21,15 +21,10 @@ use super::scenario::{
 };
 use crate::common::{GADGETS_CRD, api_resource};
 
+mod observe;
+
 pub const WDS_NAME: &str = "wds1";
 const ITS_NAME: &str = "its1";
-/// How long the WDS objects must stay unchanged, with the Bindings as the model says, to count
-/// as settled.
-const QUIET: Duration = Duration::from_secs(8);
-/// How long KubeStellar's binding controller may take to follow one change.
-const BINDING_LIMIT: Duration = Duration::from_secs(300);
-/// How long a side may take to settle.
-const SETTLE_LIMIT: Duration = Duration::from_secs(300);
 
 /// Who returns statuses on this side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,24 +33,6 @@ pub enum Judge {
     KubeStellar,
     /// (b) KubeStellar with `--controllers=binding`, and `status-router run`.
     StatusRouter,
-}
-
-/// What one object shows at the end.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Shown {
-    pub status: Option<Value>,
-    pub labels: BTreeMap<String, String>,
-}
-
-/// Everything a side shows at one moment.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Snapshot {
-    /// Object name -> its status and KubeStellar's labels.
-    pub objects: BTreeMap<String, Shown>,
-    /// (object name, BindingPolicy name) -> the CombinedStatus's `results`.
-    pub combined: BTreeMap<(String, String), Value>,
-    /// Binding name -> its `StatusCollectorsAvailable` condition (status, reason, message).
-    pub conditions: BTreeMap<String, Option<(String, String, String)>>,
 }
 
 pub struct Side {
@@ -326,23 +303,6 @@ impl Side {
         self.sync_reports(scenario, Some(before), after).await;
     }
 
-    async fn wait_bindings(&self, scenario: &Scenario, state: &State) {
-        let t0 = Instant::now();
-        while let Some(mismatch) = self.bindings_mismatch(scenario, state).await {
-            self.assert_kubestellar_runs();
-            assert!(
-                t0.elapsed() < BINDING_LIMIT,
-                "KubeStellar's binding controller did not make the Bindings of the model in \
-                 {BINDING_LIMIT:?} on the {:?} side (seed {}): {mismatch}\nits log ({}) ends:\n{}",
-                self.judge,
-                scenario.settings.seed,
-                self.kubestellar.log().display(),
-                self.kubestellar.log_tail(30)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
     async fn sync_reports(&self, scenario: &Scenario, before: Option<&State>, after: &State) {
         let old = before
             .map(|s| s.delivered(&scenario.objects))
@@ -404,167 +364,6 @@ impl Side {
         )
         .await
         .unwrap_or_else(|e| panic!("write WorkStatus {}/{name} status: {e}", wec_name(w)));
-    }
-
-    /// Waits until the Bindings say what the model says and everything the side shows (objects,
-    /// CombinedStatuses, conditions) has stayed unchanged for [`QUIET`]; returns it.
-    pub async fn settle(&mut self, scenario: &Scenario, last: &State) -> Snapshot {
-        let t0 = Instant::now();
-        let mut stable_since = Instant::now();
-        let mut previous = None;
-        loop {
-            self.assert_kubestellar_runs();
-            self.assert_status_router_runs();
-            let shown = self.observe(scenario).await;
-            let bindings_ok = self.bindings_match(scenario, last).await;
-            if !bindings_ok || previous.as_ref() != Some(&shown) {
-                stable_since = Instant::now();
-            } else if stable_since.elapsed() >= QUIET {
-                return shown;
-            }
-            assert!(
-                t0.elapsed() < SETTLE_LIMIT,
-                "the {:?} side did not settle in {SETTLE_LIMIT:?} (Bindings as the model says: \
-                 {bindings_ok})",
-                self.judge
-            );
-            previous = Some(shown);
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
-    async fn bindings_match(&self, scenario: &Scenario, last: &State) -> bool {
-        self.bindings_mismatch(scenario, last).await.is_none()
-    }
-
-    /// How the Bindings differ from the model's (name -> destination WECs), if they do.
-    async fn bindings_mismatch(&self, scenario: &Scenario, last: &State) -> Option<String> {
-        let list = match Api::<Binding>::all(self.wds.clone())
-            .list(&ListParams::default())
-            .await
-        {
-            Ok(list) => list,
-            Err(e) => return Some(format!("list Bindings: {e}")),
-        };
-        let seen: BTreeMap<String, BTreeSet<String>> = list
-            .items
-            .iter()
-            .map(|b| {
-                let name = b.metadata.name.clone().unwrap_or_default();
-                let wecs = b.spec.destinations.iter().map(|d| d.cluster_id.clone());
-                (name, wecs.collect())
-            })
-            .collect();
-        let want: BTreeMap<String, BTreeSet<String>> = last
-            .policies
-            .iter()
-            .enumerate()
-            .filter_map(|(p, policy)| {
-                let policy = policy.as_ref()?;
-                let wecs = last.destinations(p).into_iter().map(wec_name).collect();
-                Some((policy.name.clone(), wecs))
-            })
-            .collect();
-        let _ = scenario;
-        let names: BTreeSet<&String> = seen.keys().chain(want.keys()).collect();
-        let differ: Vec<String> = names
-            .into_iter()
-            .filter(|n| seen.get(*n) != want.get(*n))
-            .map(|n| {
-                format!(
-                    "{n}: KubeStellar {:?}, model {:?}",
-                    seen.get(n),
-                    want.get(n)
-                )
-            })
-            .collect();
-        (!differ.is_empty()).then(|| differ.join("; "))
-    }
-
-    /// What the side shows now.
-    pub async fn observe(&self, scenario: &Scenario) -> Snapshot {
-        Snapshot {
-            objects: self.objects(scenario).await,
-            combined: self.combined().await,
-            conditions: self.conditions().await,
-        }
-    }
-
-    /// Every CombinedStatus of the scenario's namespace, by the object and BindingPolicy its
-    /// labels name; the rows of each result sorted (their order carries no meaning, and
-    /// KubeStellar's follows Go's map order).
-    async fn combined(&self) -> BTreeMap<(String, String), Value> {
-        let list =
-            Api::<DynamicObject>::namespaced_with(self.wds.clone(), NAMESPACE, &combined_ar())
-                .list(&ListParams::default())
-                .await
-                .expect("list CombinedStatuses");
-        list.items
-            .into_iter()
-            .map(|cs| {
-                let labels = cs.metadata.labels.clone().unwrap_or_default();
-                let label = |k: &str| labels.get(k).cloned().unwrap_or_default();
-                let key = (
-                    label("status.kubestellar.io/name"),
-                    label("status.kubestellar.io/binding-policy"),
-                );
-                let mut results = cs.data.get("results").cloned().unwrap_or(json!([]));
-                for result in results.as_array_mut().into_iter().flatten() {
-                    if let Some(rows) = result.get_mut("rows").and_then(Value::as_array_mut) {
-                        rows.sort_by_key(Value::to_string);
-                    }
-                }
-                (key, results)
-            })
-            .collect()
-    }
-
-    /// Every Binding's `StatusCollectorsAvailable` condition.
-    async fn conditions(&self) -> BTreeMap<String, Option<(String, String, String)>> {
-        let list = Api::<Binding>::all(self.wds.clone())
-            .list(&ListParams::default())
-            .await
-            .expect("list Bindings");
-        list.items
-            .into_iter()
-            .map(|b| {
-                let name = b.metadata.name.clone().unwrap_or_default();
-                let condition = b.status.and_then(|s| {
-                    s.conditions
-                        .into_iter()
-                        .find(|c| c.type_ == "StatusCollectorsAvailable")
-                        .map(|c| (c.status, c.reason, c.message))
-                });
-                (name, condition)
-            })
-            .collect()
-    }
-
-    async fn objects(&self, scenario: &Scenario) -> BTreeMap<String, Shown> {
-        let mut out = BTreeMap::new();
-        for object in &scenario.objects {
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(self.wds.clone(), NAMESPACE, &ar_of(object.kind));
-            let o = api
-                .get(&object.name)
-                .await
-                .unwrap_or_else(|e| panic!("get {}: {e}", object.name));
-            let labels = o
-                .metadata
-                .labels
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|(k, _)| k.contains("kubestellar.io"))
-                .collect();
-            out.insert(
-                object.name.clone(),
-                Shown {
-                    status: o.data.get("status").cloned(),
-                    labels,
-                },
-            );
-        }
-        out
     }
 }
 
