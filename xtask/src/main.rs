@@ -51,8 +51,8 @@ fn main() -> ExitCode {
         Some("test") => setup()
             .and_then(|()| build_all_policies())
             .and_then(|()| control_plane())
-            // The chaos suite runs the real binary.
-            .and_then(|()| build_controller())
+            // The chaos and differential suites run the real binary.
+            .and_then(|()| build_dev_binaries())
             .and_then(|()| {
                 // The real-node test runs even when a test binary failed: both results show.
                 let tests = testrun::run();
@@ -218,15 +218,19 @@ fn control_plane() -> Result {
 /// Builds the binary (profile `release`, or `dev`) and the image from it; the OCI archive's path.
 fn image(stage_only: bool, profile: &str) -> Result<PathBuf> {
     let started = std::time::Instant::now();
-    cargo(&[
-        "build",
-        "--profile",
-        profile,
-        "-p",
-        "status-router",
-        "--bin",
-        "status-router",
-    ])?;
+    if profile == "dev" {
+        build_dev_binaries()?;
+    } else {
+        cargo(&[
+            "build",
+            "--profile",
+            profile,
+            "-p",
+            "status-router",
+            "--bin",
+            "status-router",
+        ])?;
+    }
     eprintln!("xtask: {profile} build took {:.0?}", started.elapsed());
     let dir = if profile == "dev" { "debug" } else { profile };
     let out = target_dir().join("image");
@@ -278,7 +282,7 @@ namespaces, containerd, runc and the kubelet's cgroups. It was NOT run. Run as r
     // release` tests the release image instead.
     let profile = std::env::var("STATUS_ROUTER_NODE_PROFILE").unwrap_or_else(|_| "dev".into());
     let archive = image(false, &profile)?;
-    cargo(&["build", "-p", "node-tests", "--bin", "node-test"])?;
+    build_dev_binaries()?;
     let started = std::time::Instant::now();
     let result = run(Command::new("bash")
         .env(
@@ -299,8 +303,14 @@ fn demo() -> Result {
     run(Command::new("bash").arg(workspace_root().join("scripts/demo.sh")))
 }
 
-fn build_controller() -> Result {
-    cargo(&["build", "-p", "status-router", "--bin", "status-router"])
+/// Every binary of the workspace (`status-router`, `node-test`, ...) in the dev profile, selected
+/// as `cargo test --workspace` selects them. Cargo enables a dependency's features from the
+/// packages and targets one command selects (dev-dependencies only with tests), so
+/// `cargo build -p status-router` would compile tokio, kube, wasmtime and the rest a second time
+/// with other features: measured, 8 of a cold CI run's 50 minutes. With the same selection, the
+/// binaries and every test share one set of dependencies.
+fn build_dev_binaries() -> Result {
+    cargo(&["build", "--workspace", "--bins", "--tests"])
 }
 
 /// `chaos [--seed N] [--objects N] [--seconds N]`: the chaos suite's test
@@ -330,7 +340,8 @@ fn differential(args: &[String]) -> Result {
 /// Runs the integration test binary `test` with each `--flag N` of `args` as its env var.
 fn seeded_suite(test_name: &str, args: &[String], flags: &[(&str, &str)]) -> Result {
     let mut test = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    test.args(["test", "-p", "integration-tests", "--test", test_name]);
+    // `--workspace`, as `build_dev_binaries`: the same dependency builds.
+    test.args(["test", "--workspace", "--test", test_name]);
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         let Some((_, var)) = flags.iter().find(|(f, _)| f == flag) else {
@@ -342,7 +353,7 @@ fn seeded_suite(test_name: &str, args: &[String], flags: &[(&str, &str)]) -> Res
             .ok_or_else(|| format!("{test_name}: {flag} needs a number"))?;
         test.env(var, value);
     }
-    build_controller()?;
+    build_dev_binaries()?;
     run(test.args(["--", "--nocapture"]))
 }
 
