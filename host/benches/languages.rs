@@ -15,7 +15,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use status_router::hotswap::{ActivePolicy, Validator};
+use status_router::hotswap::Validator;
+use status_router::policy::active::ActivePolicy;
 use status_router::policy::{
     CompiledCache, DEFAULT_POLICY, ObjectDoc, PolicyEngine, PolicyError, PolicyInstance,
     ReportedStatus, RequestDoc,

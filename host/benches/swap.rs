@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use status_router::hotswap::{self, ActivePolicy, Swapper, Validator};
+use status_router::hotswap::{self, Swapper, Validator};
+use status_router::policy::active::ActivePolicy;
 use status_router::policy::{
     CompiledCache, DEFAULT_POLICY, Decision, ObjectDoc, PolicyEngine, PolicyInstance, Request,
     RequestDoc,

@@ -16,11 +16,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use status_router::controller::index::{Index, ObjectKey};
-use status_router::controller::metrics::Metrics;
-use status_router::controller::object_cache::WorkloadObject;
-use status_router::controller::own_writes::OwnWrites;
 use status_router::controller::wds::Wds;
+use status_router::controller::wds::object_cache::WorkloadObject;
+use status_router::controller::wds::own_writes::OwnWrites;
 use status_router::kubestellar::{BindingSpec, RawWorkStatus, ReportedJson};
+use status_router::runtime::metrics::Metrics;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;

@@ -16,9 +16,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use status_router::controller::combined::collector::{self, Collector};
-use status_router::controller::combined::compute;
-use status_router::controller::combined::engine::{CelEngine, CelProgram, Engine, Returned};
+use status_router::collector::compute;
+use status_router::collector::engine::{CelEngine, CelProgram, Engine, Returned};
+use status_router::collector::{self, Collector};
 use status_router::kubestellar::StatusCollectorSpec;
 
 /// The three collectors: a filtered select, a sum, and a grouped count.

@@ -76,7 +76,7 @@ pub enum Ctl {
     InProc {
         task: Option<tokio::task::JoinHandle<()>>,
         stop: Option<tokio::sync::oneshot::Sender<()>>,
-        metrics: Arc<status_router::controller::metrics::Metrics>,
+        metrics: Arc<status_router::runtime::metrics::Metrics>,
     },
 }
 

@@ -72,7 +72,8 @@ fn address(args: &ProbeArgs) -> anyhow::Result<SocketAddr> {
     }
     let server = args.endpoint.server();
     if let Some(path) = &args.bound_addrs_file {
-        return status_router::serve::read_bound_addr(path, server).map_err(anyhow::Error::msg);
+        return status_router::ops::serve::read_bound_addr(path, server)
+            .map_err(anyhow::Error::msg);
     }
     let var = match server {
         "health" => "STATUS_ROUTER_HEALTH_ADDR",

@@ -17,10 +17,11 @@ use anyhow::Context as _;
 use clap::Args;
 use prometheus_client::registry::Registry;
 use status_router::controller::{Config, Controller};
-use status_router::hotswap::{self, ActivePolicy, Swapper, Validator};
-use status_router::leader::{Leadership, LeaseSettings};
+use status_router::hotswap::{self, Swapper, Validator};
+use status_router::ops::leader::{Leadership, LeaseSettings};
+use status_router::ops::serve;
+use status_router::policy::active::ActivePolicy;
 use status_router::policy::{CompiledCache, DEFAULT_POLICY, PolicyEngine};
-use status_router::serve;
 
 use super::connect::ConnectArgs;
 use super::logs::LogFormat;
@@ -255,7 +256,7 @@ async fn run_async(args: RunArgs) -> anyhow::Result<()> {
 
 async fn start_servers(
     args: &RunArgs,
-    health: &Arc<status_router::health::Health>,
+    health: &Arc<status_router::runtime::health::Health>,
     registry: Arc<Registry>,
     active: Arc<ActivePolicy>,
 ) -> anyhow::Result<()> {

@@ -3,46 +3,39 @@
 //!
 //! - [`watch`] feeds the [`index`] from Bindings and WorkStatuses and queues
 //!   exactly the objects each change affects;
-//! - [`queue`] hands each object to one worker at a time, with backoff;
+//! - `worker`s take each object from the [`WorkQueue`], one worker at a time
+//!   per object, with backoff;
 //! - [`sync`] is the split of KubeStellar's `syncWorkloadObject`;
 //! - [`combined`] writes CombinedStatuses from StatusCollectors, for the same queued objects;
-//! - [`wds`] does the Kubernetes reads and writes behind [`workload`]'s interface.
+//! - [`wds`] does the Kubernetes reads and writes behind [`sync::workload`]'s interface.
 //!
 //! With leader election ([`Controller::with_leadership`]) the watches and the
 //! index run on every replica, so that a standby that takes over needs no
 //! relist, but the workers (the only writers) run only while it leads.
 
 pub mod combined;
-pub mod executing_count;
 pub mod index;
-pub mod metrics;
-pub mod normalise;
-pub mod object_cache;
-pub mod own_writes;
 pub mod preflight;
-pub mod queue;
 pub mod sync;
 pub mod watch;
 pub mod wds;
-pub mod workload;
+mod worker;
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Instant;
 
 use kube::Client;
 
 use self::index::{Index, ObjectKey};
-use self::metrics::{Metrics, PolicyCall, ReconcileResult};
-use self::queue::WorkQueue;
-use self::sync::{Outcome, SyncError, sync_workload_object};
 use self::watch::WorkloadWatches;
 use self::wds::Wds;
-use crate::health::Health;
-use crate::hotswap::{ActiveModule, ActivePolicy};
-use crate::leader::Role;
-use crate::policy::{Policy, PolicyInstance};
+use crate::policy::Policy;
+use crate::policy::active::{ActiveModule, ActivePolicy};
+use crate::runtime::health::Health;
+use crate::runtime::metrics::Metrics;
+use crate::runtime::queue::WorkQueue;
+use crate::runtime::role::Role;
 
 /// Settings of a controller.
 #[derive(Clone, Debug)]
@@ -197,7 +190,7 @@ impl Controller {
     }
 
     /// Runs the workers only while `role` is [`Role::Leading`] (see
-    /// [`crate::leader`]); without this the controller always writes.
+    /// `ops::leader`); without this the controller always writes.
     pub fn with_leadership(mut self, role: tokio::sync::watch::Receiver<Role>) -> Self {
         self.leadership = Some(role);
         self
@@ -257,168 +250,16 @@ impl Controller {
         let watches = [
             tokio::spawn(watch::bindings(ctx.clone())),
             tokio::spawn(watch::work_statuses(ctx.clone())),
-            tokio::spawn(reconcile_all_on_swap(ctx.clone())),
+            tokio::spawn(worker::reconcile_all_on_swap(ctx.clone())),
             tokio::spawn(combined::watch::run(ctx.clone())),
         ];
         let mut shutdown = std::pin::pin!(shutdown);
-        let result = serve(&ctx, leadership, &mut shutdown).await;
+        let result = worker::serve(&ctx, leadership, &mut shutdown).await;
         tracing::info!("controller stopping");
         for watch in &watches {
             watch.abort();
         }
         ctx.workload_watches.stop_all();
         result
-    }
-}
-
-/// Waits for the watches to sync and for leadership, then runs the workers
-/// until shutdown (they finish what they hold) or the loss of leadership
-/// (they are stopped at once).
-async fn serve(
-    ctx: &Arc<Context>,
-    leadership: Option<tokio::sync::watch::Receiver<Role>>,
-    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
-) -> Result<(), StartError> {
-    // No reconcile before the index holds every Binding and WorkStatus.
-    let mut synced = ctx.synced.subscribe();
-    tokio::select! {
-        () = &mut *shutdown => return Ok(()),
-        result = synced.wait_for(|s| s.bindings && s.work_statuses) => {
-            if result.is_err() {
-                return Ok(());
-            }
-        }
-    }
-    ctx.health.set_synced(true, true);
-    let lost = |role: Option<Role>| {
-        StartError::Leadership(match role {
-            Some(Role::Stopped(reason)) => reason,
-            _ => "the lease task ended".into(),
-        })
-    };
-    if let Some(mut role) = leadership.clone() {
-        tracing::info!("watches synced; standing by until this replica leads");
-        tokio::select! {
-            () = &mut *shutdown => return Ok(()),
-            result = role.wait_for(|r| *r != Role::Standby) => match result.map(|r| r.clone()) {
-                Ok(Role::Leading) => {}
-                other => return Err(lost(other.ok())),
-            },
-        }
-    }
-    let workers: Vec<_> = (0..ctx.config.workers.max(1))
-        .map(|_| tokio::spawn(worker(ctx.clone())))
-        .collect();
-    ctx.writing.send_replace(true);
-    tracing::info!(
-        workers = workers.len(),
-        wds = %ctx.config.wds_name,
-        policy = %ctx.policy.current().policy.info().digest,
-        "controller started"
-    );
-    let not_leading = async {
-        match leadership {
-            Some(mut role) => {
-                let result = role.wait_for(|r| *r != Role::Leading).await;
-                lost(result.ok().map(|r| r.clone()))
-            }
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        () = &mut *shutdown => {
-            ctx.writing.send_replace(false);
-            ctx.queue.shut_down();
-            for worker in workers {
-                let _ = worker.await;
-            }
-            Ok(())
-        }
-        e = not_leading => {
-            // Fencing: no write of ours may follow the loss of the Lease.
-            ctx.writing.send_replace(false);
-            for worker in &workers {
-                worker.abort();
-            }
-            ctx.queue.shut_down();
-            Err(e)
-        }
-    }
-}
-
-/// Takes objects from the queue and reconciles them, one at a time, with a
-/// policy instance of its own.
-async fn worker(ctx: Arc<Context>) {
-    let instance = |module: &ActiveModule| {
-        let metrics = ctx.metrics.clone();
-        PolicyInstance::new(module.policy.clone()).observed(Box::new(move |call, elapsed| {
-            let call = match call {
-                "aggregate" => PolicyCall::Aggregate,
-                _ => PolicyCall::Decide,
-            };
-            metrics.observe_policy_call(call, elapsed);
-        }))
-    };
-    let mut module = ctx.policy.current();
-    let mut policy = instance(&module);
-    while let Some(key) = ctx.queue.next().await {
-        // A swapped-in module is picked up between reconciles, never during one.
-        let current = ctx.policy.current();
-        if !Arc::ptr_eq(&current, &module) {
-            module = current;
-            policy = instance(&module);
-        }
-        let facts = ctx.index().facts(&key);
-        ctx.metrics.reconcile_started();
-        let start = Instant::now();
-        let synced = sync_workload_object(&ctx.wds, &facts, &mut policy, &key).await;
-        // The CombinedStatuses of the object, whatever its own status did.
-        let combined = combined::reconcile(&ctx, &key).await;
-        let ended = if synced.is_ok() && combined.is_ok() {
-            ReconcileResult::Success
-        } else {
-            ReconcileResult::Error
-        };
-        ctx.metrics.reconcile_finished(ended, start.elapsed());
-        if let (Ok(_), Err(e)) = (&synced, combined) {
-            let delay = ctx.queue.retry(&key);
-            tracing::warn!(object = %key, error = %e, retry_in = ?delay, "CombinedStatus reconcile failed");
-            continue;
-        }
-        match synced {
-            Ok(outcome) => {
-                if outcome == Outcome::AggregateRefused {
-                    ctx.metrics.count_aggregate_refusal();
-                }
-                tracing::debug!(object = %key, ?outcome, "reconciled");
-                ctx.queue.done(&key);
-            }
-            Err(e) => {
-                if matches!(e, SyncError::Policy(_)) {
-                    ctx.metrics.count_policy_error();
-                }
-                // An API server that is down is retried soon, not after a
-                // backoff that grew for as long as the outage lasted.
-                let delay = match &e {
-                    SyncError::Wds(w) if w.is_transient() => ctx.queue.retry_transient(&key),
-                    _ => ctx.queue.retry(&key),
-                };
-                tracing::warn!(object = %key, error = %e, retry_in = ?delay, "reconcile failed");
-            }
-        }
-    }
-}
-
-/// After each policy swap, every tracked object is reconciled under the new rules.
-async fn reconcile_all_on_swap(ctx: Arc<Context>) {
-    let mut swaps = ctx.policy.subscribe();
-    swaps.mark_unchanged();
-    while swaps.changed().await.is_ok() {
-        let objects = ctx.index().objects();
-        tracing::info!(
-            objects = objects.len(),
-            "policy swapped: reconciling every tracked object"
-        );
-        ctx.enqueue(objects);
     }
 }

@@ -26,9 +26,9 @@ use kube::core::GroupVersion;
 use kube::discovery::oneshot;
 
 use super::StartError;
-use super::watch::WatchBackoff;
-use super::wds::transient;
 use crate::kubestellar::GROUP;
+use crate::runtime::api::transient;
+use crate::runtime::watch::WatchBackoff;
 
 /// How long the start waits for an API server that does not answer.
 pub const REACH_TIMEOUT: Duration = Duration::from_secs(60);

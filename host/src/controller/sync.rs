@@ -6,13 +6,18 @@
 //! status: a bad policy must not change what users see. Every write also
 //! carries the `kubestellar.io/executing-count` label (`executing_count`).
 
+pub mod executing_count;
+#[cfg(test)]
+mod tests;
+pub mod workload;
+
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::executing_count::executing_count;
+use self::executing_count::executing_count;
+use self::workload::{Desired, StatusLabel, Workload, WorkloadObjects};
 use super::index::{ObjectFacts, ObjectKey, Report};
-use super::workload::{Desired, StatusLabel, Workload, WorkloadObjects};
 use crate::kubestellar::{StatusText, carries_our_label};
 use crate::policy::{Decision, PolicyError, PolicyInstance, ReportedStatus, Request, WorkloadRef};
 
@@ -231,7 +236,3 @@ fn as_set(wecs: &[String]) -> Vec<String> {
         .into_iter()
         .collect()
 }
-
-#[cfg(test)]
-#[path = "sync_tests.rs"]
-mod tests;

@@ -245,5 +245,4 @@ mod tests {
 }
 
 #[cfg(test)]
-#[path = "cases_props.rs"]
 mod props;

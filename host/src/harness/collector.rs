@@ -21,9 +21,8 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::controller::combined::collector::{self, Collector};
-use crate::controller::combined::engine::{CelEngine, CelProgram, Engine, Returned};
-use crate::controller::combined::{compute, write};
+use crate::collector::engine::{CelEngine, CelProgram, Engine, Returned};
+use crate::collector::{self, Collector, compute};
 use crate::kubestellar::{NamedStatusCombination, StatusCollector};
 
 /// Why a collector test could not run.
@@ -154,7 +153,7 @@ pub fn run_cases(
                 }
             };
             let passed = expected.as_ref().map(|e| {
-                write::same_results(std::slice::from_ref(e), std::slice::from_ref(&result))
+                compute::same_results(std::slice::from_ref(e), std::slice::from_ref(&result))
             });
             Ok(CaseResult {
                 name: case.name.clone(),

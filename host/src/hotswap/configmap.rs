@@ -24,7 +24,7 @@ pub async fn watch(client: Client, namespace: String, name: String, swapper: Arc
     let mut events = watcher::watcher(api, config).boxed();
     // The controller's watch pacing (50 ms to 1 s), not kube's (up to 30 s):
     // a ConfigMap changed during an outage is swapped in soon after.
-    let mut backoff = crate::controller::watch::WatchBackoff::default();
+    let mut backoff = crate::runtime::watch::WatchBackoff::default();
     while let Some(event) = events.next().await {
         backoff.pace(&event).await;
         match event {

@@ -148,5 +148,4 @@ fn own_pod() -> Option<k8s_openapi::api::core::v1::ObjectReference> {
 }
 
 #[cfg(test)]
-#[path = "file_tests.rs"]
 mod tests;

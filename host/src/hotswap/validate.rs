@@ -12,8 +12,8 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use super::ActiveModule;
 use crate::harness::{Case, CaseFileError, Outcome, parse_cases, read_case_file, run_case};
+use crate::policy::active::ActiveModule;
 use crate::policy::{CompiledCache, PolicyEngine, PolicyError, PolicyInstance};
 
 /// The custom section that holds a policy's self-test case file (YAML).

@@ -9,9 +9,9 @@
 //!
 //! The controller reads WorkStatuses as [`RawWorkStatus`]: the `status` stays
 //! the JSON text the ITS sent ([`StatusText`]), never parsed into a tree by
-//! the watch. serde_json parses at most 127 levels, and one WorkStatus nested
-//! deeper used to fail the whole list (so a restarted controller never
-//! synced); capturing raw text is iterative and has no depth limit. The text
+//! the watch. serde_json parses at most 127 levels, so one WorkStatus nested
+//! deeper would fail the whole list (and a restarted controller would never
+//! sync); capturing raw text is iterative and has no depth limit. The text
 //! is also about a fifth of the memory of a `serde_json::Value` tree, and the
 //! policy receives statuses as text anyway. Only where the host itself needs
 //! the tree (a singleton copy, a StatusCollector) is it parsed, and a status
@@ -39,7 +39,7 @@ pub struct WorkStatus<S = serde_json::Value> {
     /// Always `WorkStatus`.
     #[serde(default = "kind")]
     pub kind: String,
-    /// Read without `managedFields` (see [`metadata_without_managed_fields`]).
+    /// Read without `managedFields` (see `metadata_without_managed_fields`).
     #[serde(deserialize_with = "metadata_without_managed_fields")]
     pub metadata: ObjectMeta,
     #[serde(default)]

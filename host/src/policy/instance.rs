@@ -15,7 +15,7 @@
 
 use wasmtime::{ResourceLimiter, Store, Trap};
 
-use super::engine::RECYCLE_AT;
+use super::limits::RECYCLE_AT;
 use super::{Decision, Policy, PolicyError, ReportedStatus, Request, StatusPolicy, WorkloadRef};
 
 /// The store data of a policy instance: only the memory accounting.

@@ -12,22 +12,25 @@
 //! [`Policy`] holding an `InstancePre`, and one [`PolicyInstance`] per worker
 //! reused across calls (re-instantiated after a trap).
 
+pub mod active;
 mod cache;
 mod engine;
 mod error;
 mod instance;
 mod json;
+mod limits;
 mod load;
 pub mod native;
 mod producers;
 
 pub use cache::CompiledCache;
-pub use engine::{INSTANTIATE_DEADLINE, Limits, PolicyEngine, RECYCLE_AT};
+pub use engine::PolicyEngine;
 pub use error::PolicyError;
 pub use instance::PolicyInstance;
 pub use json::{
     AggregateDoc, DecisionDoc, Handler, ObjectDoc, ReportedDoc, RequestDoc, from_json_or_yaml,
 };
+pub use limits::{INSTANTIATE_DEADLINE, Limits, RECYCLE_AT};
 pub use load::{Policy, PolicyInfo};
 pub use producers::producers;
 

@@ -17,7 +17,8 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::events::{Recorder, Reporter};
-use status_router::hotswap::{self, ActivePolicy, Swapper};
+use status_router::hotswap::{self, Swapper};
+use status_router::policy::active::ActivePolicy;
 use status_router::policy::{
     CompiledCache, Decision, ObjectDoc, PolicyInstance, Request, RequestDoc,
 };

@@ -16,7 +16,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use serde_json::Value;
-use status_router::hotswap::{ActivePolicy, Swapper};
+use status_router::hotswap::Swapper;
+use status_router::policy::active::ActivePolicy;
 
 use common::*;
 

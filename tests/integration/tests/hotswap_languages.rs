@@ -8,8 +8,8 @@
 mod common;
 
 use serde_json::json;
-use status_router::hotswap::ActivePolicy;
 use status_router::policy::Limits;
+use status_router::policy::active::ActivePolicy;
 use std::sync::Arc;
 
 use common::*;

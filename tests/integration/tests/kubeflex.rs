@@ -1,6 +1,6 @@
 //! `status-router run --its-name` finds its spaces as KubeStellar's controller-manager does:
 //! through KubeFlex `ControlPlane` objects of the hosting cluster and the kubeconfig Secrets
-//! their `status.secretRef` names (`host/src/cli/kubeflex.rs`).
+//! their `status.secretRef` names (`host/src/cli/kubeflex/`).
 //!
 //! On a private control plane, the WDS API server doubles as the hosting cluster: it serves
 //! KubeFlex's ControlPlane CRD (from the Go module `go/kubestellar` pins, never copied here), and

@@ -26,9 +26,10 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 use status_router::controller::StartError;
-use status_router::health::Health;
 use status_router::kubestellar::{Binding, StatusCollector};
-use status_router::leader::{Leadership, LeaseSettings, Role};
+use status_router::ops::leader::{Leadership, LeaseSettings};
+use status_router::runtime::health::Health;
+use status_router::runtime::role::Role;
 
 /// Short timings, so that a crash fails over in seconds; a Lease taken at
 /// its expiry (at least 5 s after the last renewal) is told apart from one

@@ -26,8 +26,9 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use status_router::controller::{Config, Controller, StartError};
-use status_router::health::Health;
-use status_router::leader::{self, Leadership, LeaseSettings};
+use status_router::ops::leader::{Leadership, LeaseSettings};
+use status_router::runtime::health::Health;
+use status_router::runtime::role::Role as LeaderRole;
 use testenv::{Authorization, ControlPlane};
 
 /// Where the manifests bind the ClusterRoles: ServiceAccount kubestellar/status-router.
@@ -190,7 +191,7 @@ async fn the_shipped_rbac_is_enough_for_the_controller_and_required() {
     )
     .expect("valid settings");
     let mut role = leadership.role();
-    tokio::time::timeout(TIMEOUT, role.wait_for(|r| *r == leader::Role::Leading))
+    tokio::time::timeout(TIMEOUT, role.wait_for(|r| *r == LeaderRole::Leading))
         .await
         .expect("the ServiceAccount takes the Lease in time")
         .expect("the lease task runs");

@@ -16,10 +16,10 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 
-use super::super::Context;
-use super::super::watch::{Relist, WatchBackoff};
-use super::super::wds::FIELD_MANAGER;
+use crate::controller::Context;
 use crate::kubestellar::{Binding, BindingCondition};
+use crate::runtime::api::FIELD_MANAGER;
+use crate::runtime::watch::{Relist, WatchBackoff};
 
 /// The condition on Bindings that says whether their collectors exist.
 pub const CONDITION: &str = "StatusCollectorsAvailable";

@@ -6,9 +6,8 @@
 //! for it names collectors, every valid collector is evaluated over one row
 //! per destination WEC that returned a status, and the results are written to
 //! the CombinedStatus `<object UID>.<BindingPolicy UID>`. Expressions are
-//! compiled once per collector generation ([`collector`]), evaluated by an
-//! [`engine::Engine`] under a cost limit, and the computation itself
-//! ([`compute`]) is pure. [`write`] does the CombinedStatus I/O and [`watch`]
+//! compiled once per collector generation and evaluated by the pure
+//! [`crate::collector`]. [`write`](mod@write) does the CombinedStatus I/O and [`watch`]
 //! feeds collectors, BindingPolicy UIDs and existing CombinedStatuses, and
 //! keeps the `StatusCollectorsAvailable` condition of Bindings.
 //!
@@ -16,12 +15,7 @@
 //! and BindingPolicies; until their first lists are in, nothing is written
 //! (a partial view could delete a CombinedStatus that is still wanted).
 
-pub mod collector;
-pub mod compute;
 pub mod condition;
-pub mod cost;
-pub mod engine;
-pub mod value;
 pub mod watch;
 pub mod write;
 
@@ -30,11 +24,11 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::Value as Json;
 
-use self::collector::Collector;
-use self::engine::{CelEngine, CelProgram, Engine, Returned};
 use self::write::{CombinedStatuses, WriteError};
 use super::Context;
 use super::index::{CollectorClause, ObjectKey};
+use crate::collector::engine::{CelEngine, CelProgram, Engine, Returned};
+use crate::collector::{Collector, compute};
 use crate::kubestellar::NamedStatusCombination;
 
 /// A StatusCollector as last seen: compiled, or why it is invalid.

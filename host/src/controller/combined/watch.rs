@@ -16,13 +16,14 @@ use kube::api::{Api, PartialObjectMeta, Patch, PatchParams};
 use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 
-use super::super::Context;
-use super::super::watch::{Relist, WatchBackoff};
-use super::super::wds::FIELD_MANAGER;
-use super::{Known, collector};
+use super::Known;
+use crate::collector;
+use crate::controller::Context;
 use crate::kubestellar::{
     BindingPolicy, CombinedStatus, GROUP, StatusCollector, StatusCollectorStatus,
 };
+use crate::runtime::api::FIELD_MANAGER;
+use crate::runtime::watch::{Relist, WatchBackoff};
 
 /// Runs every watch of the feature, once the WDS serves its resources.
 pub async fn run(ctx: Arc<Context>) {

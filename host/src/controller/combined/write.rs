@@ -16,12 +16,14 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::Value as Json;
 
-use super::super::index::ObjectKey;
-use super::super::wds::{FIELD_MANAGER, Wds, WdsError};
+use crate::collector::compute::same_results;
+use crate::controller::index::ObjectKey;
+use crate::controller::wds::{Wds, WdsError};
 use crate::kubestellar::{
     API_GROUP_LABEL, BINDING_POLICY_LABEL, CombinedStatus, NAME_LABEL, NAMESPACE_LABEL,
     NamedStatusCombination, REPORT_NAMESPACE, RESOURCE_LABEL,
 };
+use crate::runtime::api::FIELD_MANAGER;
 
 /// A failed CombinedStatus write.
 #[derive(Debug, thiserror::Error)]
@@ -141,38 +143,7 @@ pub fn same_content(a: &CombinedStatus, b: &CombinedStatus) -> bool {
     };
     a.metadata.labels == b.metadata.labels
         && owners(a) == owners(b)
-        && normalized(&a.results) == normalized(&b.results)
-}
-
-/// Whether two lists of results say the same, rows and errors in any order.
-pub fn same_results(a: &[NamedStatusCombination], b: &[NamedStatusCombination]) -> bool {
-    normalized(a) == normalized(b)
-}
-
-fn normalized(results: &[NamedStatusCombination]) -> Vec<Json> {
-    let sorted = |v: Json| {
-        let mut items: Vec<String> = v
-            .as_array()
-            .map(|a| a.iter().map(Json::to_string).collect())
-            .unwrap_or_default();
-        items.sort();
-        items
-    };
-    let mut out: Vec<Json> = results
-        .iter()
-        .map(|r| {
-            let json = serde_json::to_value(r).expect("results serialize");
-            serde_json::json!({
-                "name": r.name,
-                "columnNames": r.column_names,
-                "rows": sorted(json["rows"].clone()),
-                "rowErrors": sorted(json["rowErrors"].clone()),
-                "aggregationErrors": sorted(json["aggregationErrors"].clone()),
-            })
-        })
-        .collect();
-    out.sort_by_key(|r| r["name"].as_str().unwrap_or_default().to_string());
-    out
+        && same_results(&a.results, &b.results)
 }
 
 /// The CombinedStatuses in the WDS, by namespace and name.

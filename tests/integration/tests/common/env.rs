@@ -9,11 +9,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::Value;
-use status_router::controller::metrics::Metrics;
 use status_router::controller::{Config, Controller, StartError};
-use status_router::hotswap::ActivePolicy;
 use status_router::kubestellar::{Binding, BindingSpec};
+use status_router::policy::active::ActivePolicy;
 use status_router::policy::{DEFAULT_POLICY, Policy, PolicyEngine};
+use status_router::runtime::metrics::Metrics;
 use tokio::sync::{Mutex, MutexGuard, oneshot};
 use tokio::task::JoinHandle;
 
@@ -189,8 +189,8 @@ impl Running {
     pub fn elected(
         env: &Env,
         wds_name: &str,
-        role: tokio::sync::watch::Receiver<status_router::leader::Role>,
-    ) -> (Self, Arc<status_router::health::Health>) {
+        role: tokio::sync::watch::Receiver<status_router::runtime::role::Role>,
+    ) -> (Self, Arc<status_router::runtime::health::Health>) {
         let config = Config {
             wds_name: wds_name.to_string(),
             workers: 2,

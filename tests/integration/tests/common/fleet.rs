@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, stream};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use serde_json::Value;
-use status_router::hotswap::ActivePolicy;
+use status_router::policy::active::ActivePolicy;
 
 use super::*;
 

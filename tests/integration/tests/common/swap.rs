@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use status_router::hotswap::{self, ActiveModule, ActivePolicy, Swapper, Validator};
+use status_router::hotswap::{self, Swapper, Validator};
+use status_router::policy::active::{ActiveModule, ActivePolicy};
 use status_router::policy::{CompiledCache, PolicyEngine};
 use tokio::task::JoinHandle;
 

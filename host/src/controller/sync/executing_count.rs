@@ -15,7 +15,7 @@
 //! `none` path leaves those alone), nor on a Namespace or a CRD (never
 //! written at all).
 
-use super::index::Routing;
+use crate::controller::index::Routing;
 
 /// The label's value for an object with these routing facts: the number of
 /// qualified WECs while singleton status return is requested, else `None`

@@ -334,7 +334,7 @@ mod tests {
         let count = |what: &str| {
             let mut registry = Registry::default();
             metrics.register(&mut registry);
-            let text = crate::controller::metrics::render(&registry);
+            let text = crate::runtime::metrics::render(&registry);
             let line = format!("workqueue_{what}_duration_seconds_count ");
             text.lines()
                 .find_map(|l| l.strip_prefix(line.as_str()))

@@ -4,7 +4,7 @@
 //! probes, and the kubelet can probe without reaching metrics.
 //!
 //! - `GET /livez`, `GET /readyz`: 200 `ok`, or 503 with one line per
-//!   failing check ([`crate::health`]);
+//!   failing check ([`crate::runtime::health`]);
 //! - `GET /metrics`: the Prometheus registry, text format 0.0.4;
 //! - `GET /policy`: the active policy and the record of swaps, as JSON.
 //!
@@ -20,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 
-use crate::health::{Health, Verdict};
-use crate::hotswap::ActivePolicy;
+use crate::policy::active::ActivePolicy;
+use crate::runtime::health::{Health, Verdict};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +61,7 @@ pub fn metrics_routes(registry: Arc<Registry>, policy: Arc<ActivePolicy>) -> Rou
             "/metrics",
             get(move || async move {
                 let content_type = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
-                let body = crate::controller::metrics::render(&registry);
+                let body = crate::runtime::metrics::render(&registry);
                 ([(header::CONTENT_TYPE, content_type)], body).into_response()
             }),
         )

@@ -36,7 +36,8 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::health::{Health, LeaseLiveness};
+use crate::runtime::health::{Health, LeaseLiveness};
+use crate::runtime::role::Role;
 
 /// Where the Lease is, who we are, and the timings (client-go's names).
 #[derive(Clone, Debug)]
@@ -100,17 +101,6 @@ pub enum LeaderError {
     Release { lease: String, reason: String },
     #[error("the lease task ended without a result (it panicked or was aborted)")]
     TaskEnded,
-}
-
-/// What this replica may do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// Watches run and the index is kept; nothing is written.
-    Standby,
-    /// Holds the Lease: the workers write.
-    Leading,
-    /// Released or lost: never leads again in this process.
-    Stopped(String),
 }
 
 /// A running lease task and what it tells.

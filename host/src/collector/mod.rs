@@ -1,9 +1,20 @@
-//! A StatusCollector, checked and compiled once per generation. An invalid
-//! one gives every reason (for its `status.errors`) and counts as absent.
+//! StatusCollectors as KubeStellar's API text defines them, without
+//! Kubernetes: a collector is checked and compiled once per generation
+//! ([`compile`]; an invalid one gives every reason, for its `status.errors`,
+//! and counts as absent), its expressions are evaluated by an
+//! [`engine::Engine`] (CEL, through the `cel` crate) under a [`cost`] limit,
+//! [`compute`] makes one result from the rows of one object, and [`value`]
+//! encodes column values as KubeStellar does. The controller's CombinedStatus
+//! writer and the policy harness both build on it.
+
+pub mod compute;
+pub mod cost;
+pub mod engine;
+pub mod value;
 
 use std::collections::BTreeSet;
 
-use super::engine::Engine;
+use self::engine::Engine;
 use crate::kubestellar::StatusCollectorSpec;
 
 /// How a combined field aggregates.
@@ -186,7 +197,7 @@ pub fn compile<E: Engine>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::combined::engine::CelEngine;
+    use crate::collector::engine::CelEngine;
 
     fn spec(yaml: &str) -> StatusCollectorSpec {
         serde_yaml::from_str(yaml).unwrap()

@@ -2,10 +2,10 @@
 //! reconcile reads, in a compact form.
 //!
 //! A workload watch sees every object of its resource, and the cache holds
-//! the latest copy of each object we track, so at 100,000 objects this was
-//! most of the controller's memory: a `DynamicObject` kept a whole
+//! the latest copy of each object we track, so at 100,000 objects the cache
+//! is most of the controller's memory. A `DynamicObject` would keep a whole
 //! `ObjectMeta` and its status as a `serde_json::Value` tree, about 4.4 KiB
-//! an object in 55 allocations (BENCHMARKS.md). Now:
+//! an object in 55 allocations (BENCHMARKS.md). Instead:
 //!
 //! - the watches, reads and patch responses are parsed as [`WorkloadObject`]:
 //!   the metadata a reconcile reads, and the status as raw JSON text; the

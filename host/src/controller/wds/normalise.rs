@@ -28,7 +28,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-use super::index::ObjectKey;
+use crate::controller::index::ObjectKey;
 
 /// What the server made of the last status written to each object.
 #[derive(Debug, Default)]

@@ -14,7 +14,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use super::index::ObjectKey;
+use crate::controller::index::ObjectKey;
 
 /// How many of an object's own writes are remembered: more than one
 /// reconcile's writes, so that late events of the previous one are known too.

@@ -7,9 +7,19 @@
 //!
 //! Pure data, no I/O: the watches feed it, the reconciler reads it.
 
+mod collectors;
+mod keys;
+#[cfg(test)]
+mod props;
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+pub use self::collectors::{CollectorClause, Returned};
+use self::keys::Interner;
+pub use self::keys::{ObjectId, ObjectKey, ReportId, ReportName};
 use crate::kubestellar::{
     BindingSpec, DownsyncModulation, ObjectReference, ReportedJson, StatusText, WorkStatus,
 };
@@ -395,20 +405,3 @@ pub fn report_id<S>(ws: &WorkStatus<S>) -> Option<ReportId> {
         ws.metadata.name.clone()?,
     ))
 }
-
-#[path = "index_keys.rs"]
-mod keys;
-use keys::Interner;
-pub use keys::{ObjectId, ObjectKey, ReportId, ReportName};
-
-#[path = "index_collectors.rs"]
-mod collectors;
-pub use collectors::{CollectorClause, Returned};
-
-#[cfg(test)]
-#[path = "index_tests.rs"]
-mod tests;
-
-#[cfg(test)]
-#[path = "index_props.rs"]
-mod props;

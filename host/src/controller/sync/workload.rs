@@ -8,7 +8,7 @@ use std::future::Future;
 
 use serde_json::Value;
 
-use super::index::ObjectKey;
+use crate::controller::index::ObjectKey;
 
 /// A workload object as the reconciler sees it.
 #[derive(Clone, Debug, PartialEq)]

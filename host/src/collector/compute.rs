@@ -6,13 +6,16 @@
 //! (whose AVG is NaN, with KubeStellar's "no values to average" error).
 //! Pure: no Kubernetes, any [`Engine`].
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value as Json;
 
-use super::collector::{Aggregation, Collector, Shape};
 use super::engine::Engine;
 use super::value;
+use super::{Aggregation, Collector, Shape};
 use crate::kubestellar::{
     ColumnValue, Destination, ErrorInColumn, NamedStatusCombination, RowEvaluationError,
     StatusCombinationRow,
@@ -245,6 +248,33 @@ fn first_per_column(errors: Vec<ErrorInColumn>) -> Vec<ErrorInColumn> {
         .collect()
 }
 
-#[cfg(test)]
-#[path = "compute_tests.rs"]
-mod tests;
+/// Whether two lists of results say the same, rows and errors in any order.
+pub fn same_results(a: &[NamedStatusCombination], b: &[NamedStatusCombination]) -> bool {
+    normalized(a) == normalized(b)
+}
+
+fn normalized(results: &[NamedStatusCombination]) -> Vec<Json> {
+    let sorted = |v: Json| {
+        let mut items: Vec<String> = v
+            .as_array()
+            .map(|a| a.iter().map(Json::to_string).collect())
+            .unwrap_or_default();
+        items.sort();
+        items
+    };
+    let mut out: Vec<Json> = results
+        .iter()
+        .map(|r| {
+            let json = serde_json::to_value(r).expect("results serialize");
+            serde_json::json!({
+                "name": r.name,
+                "columnNames": r.column_names,
+                "rows": sorted(json["rows"].clone()),
+                "rowErrors": sorted(json["rowErrors"].clone()),
+                "aggregationErrors": sorted(json["aggregationErrors"].clone()),
+            })
+        })
+        .collect();
+    out.sort_by_key(|r| r["name"].as_str().unwrap_or_default().to_string());
+    out
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// record of our writes each hold one per object (the queue up to three
 /// while the object waits), so a clone costs a reference count, not four
 /// strings (about 220 bytes each; see the memory breakdown in BENCHMARKS.md).
-/// The index hands out the one it holds ([`Index::canonical`]).
+/// The index hands out the one it holds ([`Index::canonical`](super::Index::canonical)).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey(Arc<ObjectId>);
 

@@ -3,8 +3,8 @@
 use serde_json::{Value as Json, json};
 
 use super::evaluate;
-use crate::controller::combined::collector::compile;
-use crate::controller::combined::engine::{CelEngine, Engine, Returned};
+use crate::collector::compile;
+use crate::collector::engine::{CelEngine, Engine, Returned};
 
 /// Evaluates a collector (YAML spec) for a Deployment with 1 replica over
 /// `wecs` (name, status), and returns the result as JSON.
