@@ -48,7 +48,12 @@ pub fn capture_logs() {
     ONCE.call_once(|| {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
-            .add_directive("status_router::hotswap=info".parse().expect("a directive"));
+            .add_directive("status_router::hotswap=info".parse().expect("a directive"))
+            .add_directive(
+                "status_router::policy::active=info"
+                    .parse()
+                    .expect("a directive"),
+            );
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(false)
