@@ -39,7 +39,7 @@ pub fn module_dir(module: &str) -> Result<PathBuf, String> {
             .map_err(|e| {
                 format!(
                     "cannot run `go` ({e}): Go 1.25 or newer is needed to read {module} from \
-                     the Go module cache (see README, 'Setting up')"
+                     the Go module cache (see README, 'The two commands')"
                 )
             })?;
         if !out.status.success() {

@@ -1,5 +1,5 @@
 //! The case file format of `status-router policy test` (a public interface,
-//! documented in the README):
+//! documented in docs/policies.md):
 //!
 //! ```yaml
 //! cases:

@@ -1,6 +1,6 @@
 //! `status-router collector test`: a StatusCollector evaluated offline over
 //! given WEC statuses, as the controller would evaluate it, with optional
-//! expectations. The case file (a public interface, documented in the README):
+//! expectations. The case file (a public interface, documented in docs/combined-status.md):
 //!
 //! ```yaml
 //! object: {apiVersion: apps/v1, kind: Deployment, metadata: {name: web}, spec: {replicas: 1}}

@@ -1,7 +1,7 @@
 //! The JSON and YAML forms of requests, decisions and aggregations, shared by
 //! the `status-router policy` CLI and the case files of the test harness.
 //!
-//! These documents are a public interface (documented in the README); the
+//! These documents are a public interface (documented in docs/policies.md); the
 //! engine itself calls policies with the `bindgen!` types, converted here.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -14,7 +14,7 @@ pub async fn install(node: &Node) -> anyhow::Result<Vec<String>> {
         "{{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{{\"name\":\"{NAMESPACE}\"}}}}"
     );
     // The ITS: the identity of the Secret's token (system:serviceaccount:kubestellar:status-router)
-    // may read WorkStatuses, as README's "Running in a cluster" says to set it up.
+    // may read WorkStatuses, as docs/running-in-a-cluster.md says to set it up.
     node.apply(&node.its_kubeconfig, &ns)?;
     let its_rbac = std::fs::read_to_string(node.root.join("config/rbac/its.yaml"))?;
     node.apply(&node.its_kubeconfig, &its_rbac)?;
