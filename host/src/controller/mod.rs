@@ -100,9 +100,9 @@ pub struct Context {
     /// by waiting for their caches to sync before starting workers).
     synced: tokio::sync::watch::Sender<Synced>,
     /// Whether this replica may write: true while its workers run, so only
-    /// while it leads (or always, without leader election). The writers
-    /// outside the workers (StatusCollector statuses, Binding conditions)
-    /// wait for it, so that a standby writes nothing.
+    /// while it leads (or always, without leader election). The queue-fed
+    /// writers of StatusCollector statuses and Binding conditions wait for
+    /// it too, so that a standby writes nothing.
     writing: tokio::sync::watch::Sender<bool>,
 }
 
@@ -122,12 +122,7 @@ impl Context {
         self.index.write().expect("index lock")
     }
 
-    /// Whether this replica may write now (see [`Context::writing`]).
-    fn may_write(&self) -> bool {
-        *self.writing.borrow()
-    }
-
-    /// Follows [`Context::may_write`].
+    /// Follows whether this replica may write (see [`Context::writing`]).
     fn write_gate(&self) -> tokio::sync::watch::Receiver<bool> {
         self.writing.subscribe()
     }

@@ -27,7 +27,7 @@ use kube::discovery::oneshot;
 
 use super::StartError;
 use crate::kubestellar::GROUP;
-use crate::runtime::api::transient;
+use crate::runtime::api::{self, CallError, transient};
 use crate::runtime::watch::WatchBackoff;
 
 /// How long the start waits for an API server that does not answer.
@@ -108,7 +108,7 @@ async fn answer<T, F: Future<Output = Result<T, kube::Error>>>(
     let deadline = Instant::now() + REACH_TIMEOUT;
     let mut backoff = WatchBackoff::default();
     loop {
-        match call().await {
+        match bounded(call()).await {
             Err(e) if transient(&e) && Instant::now() < deadline => {
                 let delay = backoff.next().unwrap_or(Duration::from_secs(1));
                 tracing::warn!(space = space.name, error = %e, retry_in = ?delay, "cannot {what} the API server yet; waiting for it (up to {REACH_TIMEOUT:?})");
@@ -116,6 +116,19 @@ async fn answer<T, F: Future<Output = Result<T, kube::Error>>>(
             }
             result => return result,
         }
+    }
+}
+
+/// One call under [`api::REQUEST_TIMEOUT`]; no answer in time is a
+/// transport error, so transient.
+async fn bounded<T>(call: impl Future<Output = Result<T, kube::Error>>) -> Result<T, kube::Error> {
+    match api::bounded(call).await {
+        Ok(value) => Ok(value),
+        Err(CallError::Api(e)) => Err(e),
+        Err(CallError::Timeout) => Err(kube::Error::Service(Box::new(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {:?}", api::REQUEST_TIMEOUT),
+        )))),
     }
 }
 
@@ -136,7 +149,7 @@ async fn may(space: &Space<'_>, verb: &'static str) -> Result<(), StartError> {
         ..Default::default()
     };
     let api: Api<SelfSubjectAccessReview> = Api::all(space.client.clone());
-    match api.create(&PostParams::default(), &review).await {
+    match bounded(api.create(&PostParams::default(), &review)).await {
         Ok(answer) if answer.status.as_ref().is_some_and(|s| !s.allowed) => {
             Err(StartError::Forbidden {
                 space: space.name,

@@ -8,11 +8,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::sync::{Outcome, SyncError, sync_workload_object};
+use super::wds::WdsError;
 use super::{Context, StartError, combined};
 use crate::policy::PolicyInstance;
 use crate::policy::active::ActiveModule;
 use crate::runtime::metrics::{PolicyCall, ReconcileResult};
+use crate::runtime::reconcile::{ReconcileError, requeue};
 use crate::runtime::role::Role;
+
+impl ReconcileError for SyncError<WdsError> {
+    /// The WDS down, slow or overloaded; a policy failure is not.
+    fn is_transient(&self) -> bool {
+        matches!(self, SyncError::Wds(w) if w.is_transient())
+    }
+}
 
 /// Waits for the watches to sync and for leadership, then runs the workers
 /// until shutdown (they finish what they hold) or the loss of leadership
@@ -123,30 +132,30 @@ async fn worker(ctx: Arc<Context>) {
             ReconcileResult::Error
         };
         ctx.metrics.reconcile_finished(ended, start.elapsed());
-        if let (Ok(_), Err(e)) = (&synced, combined) {
-            let delay = ctx.queue.retry(&key);
-            tracing::warn!(object = %key, error = %e, retry_in = ?delay, "CombinedStatus reconcile failed");
-            continue;
-        }
+        // One error policy (`requeue`): an API server that is down is retried
+        // soon, not after a backoff that grew for as long as the outage lasted.
         match synced {
             Ok(outcome) => {
                 if outcome == Outcome::AggregateRefused {
                     ctx.metrics.count_aggregate_refusal();
                 }
-                tracing::debug!(object = %key, ?outcome, "reconciled");
-                ctx.queue.done(&key);
+                let retry_in = requeue(&ctx.queue, &key, &combined);
+                match combined {
+                    Ok(()) => tracing::debug!(object = %key, ?outcome, "reconciled"),
+                    Err(e) => {
+                        tracing::warn!(object = %key, error = %e, ?retry_in, "CombinedStatus reconcile failed")
+                    }
+                }
             }
             Err(e) => {
                 if matches!(e, SyncError::Policy(_)) {
                     ctx.metrics.count_policy_error();
                 }
-                // An API server that is down is retried soon, not after a
-                // backoff that grew for as long as the outage lasted.
-                let delay = match &e {
-                    SyncError::Wds(w) if w.is_transient() => ctx.queue.retry_transient(&key),
-                    _ => ctx.queue.retry(&key),
-                };
-                tracing::warn!(object = %key, error = %e, retry_in = ?delay, "reconcile failed");
+                let failed = Err(e);
+                let retry_in = requeue(&ctx.queue, &key, &failed);
+                if let Err(e) = failed {
+                    tracing::warn!(object = %key, error = %e, ?retry_in, "reconcile failed");
+                }
             }
         }
     }

@@ -94,7 +94,7 @@ impl Swapper {
                 action: "SwapPolicy".into(),
                 secondary: None,
             };
-            if let Err(e) = recorder.publish(&event, &about).await {
+            if let Err(e) = crate::runtime::api::bounded(recorder.publish(&event, &about)).await {
                 tracing::warn!(error = %e, "cannot record a policy Event");
             }
         }

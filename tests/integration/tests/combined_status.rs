@@ -2,11 +2,13 @@
 //! KubeStellar's own CRDs: upstream's five end-to-end expectations, the API
 //! text where upstream departs from it (limit, null and failing filters,
 //! deleted WorkStatuses, invalid and missing collectors), re-evaluation when
-//! an input changes, and the cost limit. KubeStellar's CRDs come from its Go
-//! module (see `xtask::kubestellar_crd`).
+//! an input changes, the cost limit, and a WDS that stops answering.
+//! KubeStellar's CRDs come from its Go module (see `xtask::kubestellar_crd`).
 
 mod combined;
 mod common;
+
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -15,6 +17,8 @@ use status_router::kubestellar::{
     API_GROUP_LABEL, BINDING_POLICY_LABEL, Binding, NAME_LABEL, NAMESPACE_LABEL, RESOURCE_LABEL,
     StatusCollector, WorkStatus,
 };
+use status_router::runtime::api::REQUEST_TIMEOUT;
+use testenv::Server;
 
 use combined::*;
 use common::*;
@@ -367,4 +371,74 @@ async fn the_cost_limit_stops_a_hostile_collector_with_published_crds() {
     .await;
     w.controller.assert_no_errors();
     w.controller.stop().await;
+}
+
+/// A WDS that stops answering (SIGSTOP) while a CombinedStatus reconcile
+/// runs holds its worker no longer than the request timeout: every call of
+/// the reconcile is bounded, the reconcile fails as transient and is retried
+/// soon. Once the WDS answers again, the CombinedStatus follows the report
+/// that arrived meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_wds_holds_no_worker_past_the_request_timeout() {
+    let w = World::new().await;
+    let [c1, c2] = [w.wecs[0].as_str(), w.wecs[1].as_str()];
+    w.collector(
+        "sum",
+        json!({"combinedFields": [{"name": "sum", "type": "SUM",
+                                   "subject": "returned.status.availableReplicas"}], "limit": 20}),
+    )
+    .await;
+    let uid = w.policy("p", &[c1, c2], &["sum"]).await;
+    w.report_both("p").await;
+    w.wait_combined(&uid, "the sum over both WECs", |cs| {
+        rows_are(cs, "sum", &json!([{"columns": [number("2")]}]))
+    })
+    .await;
+
+    let metrics = w.controller.metrics();
+    let (started, failed) = (metrics.reconciles(), metrics.reconcile_errors());
+    w._cp
+        .pause(Server::Wds)
+        .expect("SIGSTOP the WDS API server");
+    // A report arrives in the ITS (which still answers): the object is
+    // reconciled, and its CombinedStatus reconcile reads the object from the
+    // WDS, which answers nothing.
+    set_report_status(
+        &w.its,
+        c1,
+        &w.report_name(),
+        Some(&json!({"replicas": 1, "availableReplicas": 0})),
+    )
+    .await;
+    let began = wait_for("a reconcile starts", TIMEOUT, || async {
+        if metrics.reconciles() > started {
+            Ok(Instant::now())
+        } else {
+            Err("no reconcile yet".to_string())
+        }
+    })
+    .await;
+    let bound = REQUEST_TIMEOUT + Duration::from_secs(5);
+    wait_for("the reconcile gives its worker back", bound, || async {
+        if metrics.reconcile_errors() > failed {
+            Ok(())
+        } else {
+            Err(format!(
+                "no reconcile failed yet; {} worker(s) busy",
+                metrics.active_workers()
+            ))
+        }
+    })
+    .await;
+    let held = began.elapsed();
+    println!("a worker was held {held:?} by the stopped WDS (request timeout {REQUEST_TIMEOUT:?})");
+    assert!(held < bound, "held {held:?}");
+
+    w._cp
+        .resume(Server::Wds)
+        .expect("SIGCONT the WDS API server");
+    w.wait_combined(&uid, "the sum follows once the WDS is back", |cs| {
+        rows_are(cs, "sum", &json!([{"columns": [number("1")]}]))
+    })
+    .await;
 }

@@ -5,11 +5,11 @@
 //! that are missing or invalid, else True (`ReconcileSuccess`, `All
 //! StatusCollector(s) are available`), also when it names none. It has a
 //! Binding watch of its own, so that it keeps each Binding's status (the index
-//! keeps only what reconciles need).
+//! keeps only what reconciles need), and a queue of Binding names that one
+//! worker writes from, with the error policy of [`crate::runtime::reconcile`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, Patch, PatchParams};
@@ -18,30 +18,24 @@ use serde_json::json;
 
 use crate::controller::Context;
 use crate::kubestellar::{Binding, BindingCondition};
-use crate::runtime::api::FIELD_MANAGER;
+use crate::runtime::api::{self, CallError, FIELD_MANAGER};
+use crate::runtime::reconcile::requeue;
 use crate::runtime::watch::{Relist, WatchBackoff};
 
 /// The condition on Bindings that says whether their collectors exist.
 pub const CONDITION: &str = "StatusCollectorsAvailable";
 
-/// Keeps `StatusCollectorsAvailable` on every Binding: False (reason
-/// `ReconcileError`) naming the missing or invalid collectors, True when all
-/// are there. Rechecked on every Binding event and collector change;
-/// a failed write is retried on the next tick of a backoff timer.
-pub(super) async fn binding_conditions(ctx: Arc<Context>) {
+/// Keeps every Binding, whole, for its condition, and queues the Bindings
+/// whose condition may need a write: each one at its events, and all of them
+/// when the set of valid collectors changes.
+pub(super) async fn bindings(ctx: Arc<Context>) {
     let api: Api<Binding> = Api::all(ctx.wds.client().clone());
-    let mut bindings: HashMap<String, Binding> = HashMap::new();
-    let mut pending: BTreeSet<String> = BTreeSet::new();
+    let queue = &ctx.combined.binding_conditions;
     let mut changes = ctx.combined.collectors_changed.subscribe();
-    // A standby keeps the Bindings and what is pending, and writes once it
-    // leads.
-    let mut gate = ctx.write_gate();
-    let mut events = watcher::watcher(api.clone(), watcher::Config::default()).boxed();
+    let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
     let mut backoff = WatchBackoff::default();
-    // Bindings deleted while the watch was down are dropped after the relist,
-    // so that no write to a gone Binding is retried forever.
+    // Bindings deleted while the watch was down are dropped after the relist.
     let mut relist = Relist::default();
-    let mut delay = Duration::from_millis(200);
     loop {
         tokio::select! {
             event = events.next() => {
@@ -51,19 +45,16 @@ pub(super) async fn binding_conditions(ctx: Arc<Context>) {
                     Ok(Event::InitApply(b) | Event::Apply(b)) => {
                         let name = b.metadata.name.clone().unwrap_or_default();
                         relist.saw(&name);
-                        bindings.insert(name.clone(), b);
-                        pending.insert(name);
+                        ctx.combined.bindings.write().expect("lock").insert(name.clone(), b);
+                        queue.add(name);
                     }
                     Ok(Event::Delete(b)) => {
                         let name = b.metadata.name.clone().unwrap_or_default();
-                        bindings.remove(&name);
-                        pending.remove(&name);
+                        ctx.combined.bindings.write().expect("lock").remove(&name);
                     }
                     Ok(Event::Init) => relist.start(),
                     Ok(Event::InitDone) => {
-                        for name in relist.prune(&mut bindings) {
-                            pending.remove(&name);
-                        }
+                        relist.prune(&mut ctx.combined.bindings.write().expect("lock"));
                     }
                     Err(e) => tracing::warn!(error = %e, "Binding watch (conditions) failed; retrying"),
                 }
@@ -72,35 +63,45 @@ pub(super) async fn binding_conditions(ctx: Arc<Context>) {
                 if changed.is_err() {
                     return;
                 }
-                pending.extend(bindings.keys().cloned());
-            }
-            changed = gate.changed() => {
-                if changed.is_err() {
-                    return;
+                let names: Vec<String> =
+                    ctx.combined.bindings.read().expect("lock").keys().cloned().collect();
+                for name in names {
+                    queue.add(name);
                 }
             }
-            // Backoff before retrying writes that failed.
-            () = tokio::time::sleep(delay), if !pending.is_empty() && ctx.may_write() => {}
         }
-        if !ctx.combined.synced.borrow().collectors || !ctx.may_write() {
-            continue;
-        }
-        let mut failed = BTreeSet::new();
-        for name in std::mem::take(&mut pending) {
-            let Some(binding) = bindings.get(&name) else {
-                continue;
-            };
-            if let Err(e) = write_condition(&api, &ctx, binding).await {
-                tracing::warn!(binding = %name, error = %e, "cannot write the StatusCollectorsAvailable condition");
-                failed.insert(name);
-            }
-        }
-        delay = if failed.is_empty() {
-            Duration::from_millis(200)
-        } else {
-            (delay * 2).min(Duration::from_secs(30))
+    }
+}
+
+/// Writes Binding conditions from the queue, once the collectors are listed
+/// (before that every named collector would look missing) and from when this
+/// replica may write until the controller stops. A standby keeps its queue,
+/// de-duplicated, and works it off once it leads.
+pub(super) async fn write(ctx: Arc<Context>) {
+    let api: Api<Binding> = Api::all(ctx.wds.client().clone());
+    let queue = ctx.combined.binding_conditions.clone();
+    let mut synced = ctx.combined.synced.subscribe();
+    if synced.wait_for(|s| s.collectors).await.is_err()
+        || ctx.write_gate().wait_for(|w| *w).await.is_err()
+    {
+        return;
+    }
+    while let Some(name) = queue.next().await {
+        let binding = ctx
+            .combined
+            .bindings
+            .read()
+            .expect("lock")
+            .get(&name)
+            .cloned();
+        let result = match binding {
+            Some(binding) => write_condition(&api, &ctx, &binding).await,
+            None => Ok(()),
         };
-        pending = failed;
+        let retry_in = requeue(&queue, &name, &result);
+        if let Err(e) = result {
+            tracing::warn!(binding = %name, error = %e, ?retry_in, "cannot write the StatusCollectorsAvailable condition");
+        }
     }
 }
 
@@ -142,7 +143,7 @@ async fn write_condition(
     api: &Api<Binding>,
     ctx: &Context,
     binding: &Binding,
-) -> Result<(), kube::Error> {
+) -> Result<(), CallError> {
     let (status, reason, message) = wanted_condition(binding, |n| ctx.combined.is_available(n));
     let current = binding.status.clone().unwrap_or_default();
     let old = current.conditions.iter().find(|c| c.type_ == CONDITION);
@@ -177,9 +178,12 @@ async fn write_condition(
         ..Default::default()
     };
     let name = binding.metadata.name.clone().unwrap_or_default();
-    api.patch_status(&name, &params, &Patch::Merge(patch))
-        .await?;
-    Ok(())
+    match api::bounded(api.patch_status(&name, &params, &Patch::Merge(patch))).await {
+        Ok(_) => Ok(()),
+        // Deleted since it was seen: its Delete event follows.
+        Err(CallError::Api(kube::Error::Api(e))) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

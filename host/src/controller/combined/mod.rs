@@ -15,6 +15,7 @@
 //! and BindingPolicies; until their first lists are in, nothing is written
 //! (a partial view could delete a CombinedStatus that is still wanted).
 
+mod collector_status;
 pub mod condition;
 pub mod watch;
 pub mod write;
@@ -29,7 +30,9 @@ use super::Context;
 use super::index::{CollectorClause, ObjectKey};
 use crate::collector::engine::{CelEngine, CelProgram, Engine, Returned};
 use crate::collector::{Collector, compute};
-use crate::kubestellar::NamedStatusCombination;
+use crate::kubestellar::{Binding, NamedStatusCombination};
+use crate::runtime::queue::WorkQueue;
+use crate::runtime::reconcile::ReconcileError;
 
 /// A StatusCollector as last seen: compiled, or why it is invalid.
 pub struct Known {
@@ -61,6 +64,13 @@ pub struct State {
     pub(crate) synced: tokio::sync::watch::Sender<Synced>,
     /// Bumped whenever the set of valid collectors changes (for Binding conditions).
     pub(crate) collectors_changed: tokio::sync::watch::Sender<u64>,
+    /// The names of the collectors whose `status` may need a write.
+    collector_statuses: Arc<WorkQueue<String>>,
+    /// Every Binding, whole, for its condition (the index keeps only what
+    /// reconciles need).
+    bindings: RwLock<HashMap<String, Binding>>,
+    /// The names of the Bindings whose condition may need a write.
+    binding_conditions: Arc<WorkQueue<String>>,
 }
 
 impl Default for State {
@@ -72,6 +82,9 @@ impl Default for State {
             existing: Default::default(),
             synced: tokio::sync::watch::Sender::new(Synced::default()),
             collectors_changed: tokio::sync::watch::Sender::new(0),
+            collector_statuses: WorkQueue::new(),
+            bindings: Default::default(),
+            binding_conditions: WorkQueue::new(),
         }
     }
 }
@@ -84,6 +97,15 @@ impl State {
 
     fn collector(&self, name: &str) -> Option<Arc<Known>> {
         self.collectors.read().expect("lock").get(name).cloned()
+    }
+
+    fn collector_names(&self) -> Vec<String> {
+        self.collectors
+            .read()
+            .expect("lock")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Whether a collector exists and is valid.
@@ -103,6 +125,16 @@ pub enum CombinedError {
     Read(#[from] super::wds::WdsError),
     #[error(transparent)]
     Write(#[from] WriteError),
+}
+
+impl ReconcileError for CombinedError {
+    /// Whether the WDS was down, slow or overloaded: retried soon.
+    fn is_transient(&self) -> bool {
+        match self {
+            CombinedError::Read(e) => e.is_transient(),
+            CombinedError::Write(e) => e.is_transient(),
+        }
+    }
 }
 
 /// Brings the CombinedStatuses of one object up to date: creates or updates

@@ -1,28 +1,26 @@
 //! The watches behind CombinedStatuses: StatusCollectors (compiled once per
-//! generation, their `status` written, the objects naming them re-queued),
+//! generation, their `status` queued for [`super::collector_status`], the
+//! objects naming them re-queued),
 //! BindingPolicies (their UIDs name CombinedStatuses), the CombinedStatuses
 //! themselves (what exists; one changed or deleted by someone else is
 //! re-queued), and (in [`super::condition`]) the `StatusCollectorsAvailable`
 //! condition of Bindings.
 //!
-//! All run in one task so that stopping the controller stops them together.
+//! They and the two queue-fed writers run as one future in one task, so that
+//! stopping the controller stops them together.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, PartialObjectMeta, Patch, PatchParams};
+use kube::api::{Api, PartialObjectMeta};
 use kube::runtime::watcher::{self, Event};
-use serde_json::json;
 
 use super::Known;
 use crate::collector;
 use crate::controller::Context;
-use crate::kubestellar::{
-    BindingPolicy, CombinedStatus, GROUP, StatusCollector, StatusCollectorStatus,
-};
-use crate::runtime::api::FIELD_MANAGER;
+use crate::kubestellar::{BindingPolicy, CombinedStatus, GROUP, StatusCollector};
 use crate::runtime::watch::{Relist, WatchBackoff};
 
 /// Runs every watch of the feature, once the WDS serves its resources.
@@ -52,7 +50,9 @@ pub async fn run(ctx: Arc<Context>) {
         status_collectors(ctx.clone()),
         binding_policies(ctx.clone()),
         combined_statuses(ctx.clone()),
-        super::condition::binding_conditions(ctx.clone()),
+        super::condition::bindings(ctx.clone()),
+        super::collector_status::write(ctx.clone()),
+        super::condition::write(ctx.clone()),
     );
 }
 
@@ -68,7 +68,6 @@ fn mark(ctx: &Context, set: impl FnOnce(&mut super::Synced)) {
 
 async fn status_collectors(ctx: Arc<Context>) {
     let api: Api<StatusCollector> = Api::all(ctx.wds.client().clone());
-    tokio::spawn(write_statuses_when_leading(api.clone(), ctx.clone()));
     let mut relist = Relist::default();
     let mut events = watcher::watcher(api.clone(), watcher::Config::default()).boxed();
     let mut backoff = WatchBackoff::default();
@@ -83,7 +82,7 @@ async fn status_collectors(ctx: Arc<Context>) {
                 let name = sc.metadata.name.clone().unwrap_or_default();
                 relist.saw(&name);
                 let changed = learn(&ctx, &sc);
-                tokio::spawn(write_status(api.clone(), ctx.clone(), name.clone()));
+                ctx.combined.collector_statuses.add(name.clone());
                 if changed { vec![name] } else { vec![] }
             }
             Ok(Event::Delete(sc)) => {
@@ -140,86 +139,6 @@ fn learn(ctx: &Context, sc: &StatusCollector) -> bool {
         .expect("lock")
         .insert(name, known);
     true
-}
-
-/// Each time this replica starts to write (it leads), writes the status of
-/// every collector known so far: a standby skipped them, and collectors it
-/// learns later are written from their own events.
-async fn write_statuses_when_leading(api: Api<StatusCollector>, ctx: Arc<Context>) {
-    let mut gate = ctx.write_gate();
-    loop {
-        if gate.wait_for(|w| *w).await.is_err() {
-            return;
-        }
-        let names: Vec<String> = ctx
-            .combined
-            .collectors
-            .read()
-            .expect("lock")
-            .keys()
-            .cloned()
-            .collect();
-        for name in names {
-            tokio::spawn(write_status(api.clone(), ctx.clone(), name));
-        }
-        if gate.wait_for(|w| !*w).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Writes a collector's `status` (its errors, for its generation) when it
-/// differs; a failed write is retried with backoff while that generation is
-/// current. Nothing while this replica may not write: the leader does it
-/// (see [`write_statuses_when_leading`]).
-async fn write_status(api: Api<StatusCollector>, ctx: Arc<Context>, name: String) {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        if !ctx.may_write() {
-            return;
-        }
-        let Some(known) = ctx.combined.collector(&name) else {
-            return;
-        };
-        let wanted = StatusCollectorStatus {
-            observed_generation: known.generation,
-            errors: known.compiled.as_ref().err().cloned().unwrap_or_default(),
-        };
-        let current = match api.get_status(&name).await {
-            Ok(sc) => sc,
-            Err(kube::Error::Api(e)) if e.code == 404 => return,
-            Err(e) => {
-                tracing::warn!(collector = %name, error = %e, "cannot read a StatusCollector");
-                tokio::time::sleep(delay).await; // backoff
-                delay = (delay * 2).min(Duration::from_secs(30));
-                continue;
-            }
-        };
-        if current.metadata.generation.unwrap_or_default() != known.generation
-            || current.status.as_ref() == Some(&wanted)
-        {
-            return;
-        }
-        let errors = if wanted.errors.is_empty() {
-            json!(null)
-        } else {
-            json!(wanted.errors)
-        };
-        let patch =
-            json!({"status": {"observedGeneration": wanted.observed_generation, "errors": errors}});
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..Default::default()
-        };
-        match api.patch_status(&name, &params, &Patch::Merge(patch)).await {
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!(collector = %name, error = %e, retry_in = ?delay, "cannot write a StatusCollector's status");
-                tokio::time::sleep(delay).await; // backoff
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        }
-    }
 }
 
 async fn binding_policies(ctx: Arc<Context>) {

@@ -18,12 +18,12 @@ use serde_json::Value as Json;
 
 use crate::collector::compute::same_results;
 use crate::controller::index::ObjectKey;
-use crate::controller::wds::{Wds, WdsError};
+use crate::controller::wds::{Wds, WdsError, bounded};
 use crate::kubestellar::{
     API_GROUP_LABEL, BINDING_POLICY_LABEL, CombinedStatus, NAME_LABEL, NAMESPACE_LABEL,
     NamedStatusCombination, REPORT_NAMESPACE, RESOURCE_LABEL,
 };
-use crate::runtime::api::FIELD_MANAGER;
+use crate::runtime::api::{self, CallError, FIELD_MANAGER};
 
 /// A failed CombinedStatus write.
 #[derive(Debug, thiserror::Error)]
@@ -33,10 +33,19 @@ pub enum WriteError {
         action: &'static str,
         namespace: String,
         name: String,
-        source: kube::Error,
+        source: CallError,
     },
     #[error("create namespace {REPORT_NAMESPACE}: {0}")]
-    Namespace(kube::Error),
+    Namespace(CallError),
+}
+
+impl WriteError {
+    /// Whether the WDS was down, slow or overloaded (see [`CallError::is_transient`]).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            WriteError::Api { source, .. } | WriteError::Namespace(source) => source.is_transient(),
+        }
+    }
 }
 
 /// A workload object, read whole (the expressions may read any field of `obj`).
@@ -54,19 +63,8 @@ pub async fn read_object(
     version: &str,
 ) -> Result<Option<Object>, WdsError> {
     let info = wds.resource(&key.group, version, &key.resource).await?;
-    let api: Api<DynamicObject> = if info.namespaced {
-        Api::namespaced_with(wds.client().clone(), &key.namespace, &info.api)
-    } else {
-        Api::all_with(wds.client().clone(), &info.api)
-    };
-    let object = api
-        .get_opt(&key.name)
-        .await
-        .map_err(|source| WdsError::Api {
-            action: "read",
-            key: key.to_string(),
-            source,
-        })?;
+    let api: Api<DynamicObject> = wds.api(&info, key);
+    let object = bounded("read", key, api.get_opt(&key.name)).await?;
     Ok(object.map(|o| Object {
         uid: o.metadata.uid.clone().unwrap_or_default(),
         api_version: info.api.api_version.clone(),
@@ -231,9 +229,9 @@ impl CombinedStatuses {
         for cs in &existing {
             let name = cs.metadata.name.clone().unwrap_or_default();
             if !wanted.contains_key(&name) {
-                match api.delete(&name, &DeleteParams::default()).await {
+                match api::bounded(api.delete(&name, &DeleteParams::default())).await {
                     Ok(_) => {}
-                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(CallError::Api(kube::Error::Api(e))) if e.code == 404 => {}
                     Err(e) => return Err(error("delete", &name)(e)),
                 }
                 self.forget(cs);
@@ -250,8 +248,7 @@ impl CombinedStatuses {
                 self.ensure_report_namespace(client).await?;
             }
             let params = PatchParams::apply(FIELD_MANAGER).force();
-            let written = api
-                .patch(&name, &params, &Patch::Apply(&cs))
+            let written = api::bounded(api.patch(&name, &params, &Patch::Apply(&cs)))
                 .await
                 .map_err(error("apply", &name))?;
             self.saw(written);
@@ -271,9 +268,9 @@ impl CombinedStatuses {
             },
             ..Default::default()
         };
-        match api.create(&PostParams::default(), &ns).await {
+        match api::bounded(api.create(&PostParams::default(), &ns)).await {
             Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(CallError::Api(kube::Error::Api(e))) if e.code == 409 => {}
             Err(e) => return Err(WriteError::Namespace(e)),
         }
         self.report_namespace.store(true, Relaxed);

@@ -82,7 +82,7 @@ impl WdsError {
 }
 
 /// Runs one API call under the [`api::REQUEST_TIMEOUT`], naming what it did.
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     action: &'static str,
     key: &ObjectKey,
     call: impl std::future::Future<Output = Result<T, kube::Error>>,
@@ -239,7 +239,11 @@ impl Wds {
         self.own_writes.retain(kept);
     }
 
-    fn api(&self, info: &ResourceInfo, key: &ObjectKey) -> Api<WorkloadObject> {
+    /// The API of the object `key` names, as `K` (a typed view of any resource).
+    pub(crate) fn api<K>(&self, info: &ResourceInfo, key: &ObjectKey) -> Api<K>
+    where
+        K: kube::Resource<DynamicType = ApiResource, Scope = kube::core::DynamicResourceScope>,
+    {
         if info.namespaced {
             Api::namespaced_with(self.client.clone(), &key.namespace, &info.api)
         } else {

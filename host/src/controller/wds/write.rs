@@ -6,17 +6,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kube::Resource as _;
-use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use serde_json::{Value, json};
 
 use super::normalise::equal_but_for_zero_values;
-use super::object_cache::{CachedObject, status_of};
+use super::object_cache::{CachedObject, WorkloadObject, status_of};
 use super::{ResourceInfo, Wds, WdsError, bounded};
 use crate::controller::index::ObjectKey;
 use crate::controller::sync::workload::{Desired, StatusLabel, Workload, WorkloadObjects};
 use crate::kubestellar::{EXECUTING_COUNT_LABEL, MULTI_WEC_STATUS_LABEL, SINGLETON_STATUS_LABEL};
-use crate::runtime::api::FIELD_MANAGER;
+use crate::runtime::api::{self, FIELD_MANAGER};
 
 impl Wds {
     /// Patches the object (its status when `status`), and returns the status
@@ -30,7 +30,7 @@ impl Wds {
         dry_run: bool,
         patch: Patch<Value>,
     ) -> Result<Value, WdsError> {
-        let api = self.api(info, &object.key);
+        let api: Api<WorkloadObject> = self.api(info, &object.key);
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
             dry_run,
@@ -138,7 +138,13 @@ impl WorkloadObjects for Wds {
         let object = match cached {
             Some(object) => object,
             // Not (yet) seen by a watch: read it once.
-            None => match bounded("read", key, self.api(&info, key).get_opt(&key.name)).await? {
+            None => match bounded(
+                "read",
+                key,
+                self.api::<WorkloadObject>(&info, key).get_opt(&key.name),
+            )
+            .await?
+            {
                 Some(object) => Arc::new(CachedObject::from(object)),
                 None => return Ok(None),
             },
@@ -233,11 +239,8 @@ impl WorkloadObjects for Wds {
             action: "ReturnStatus".into(),
             secondary: None,
         };
-        if let Err(e) = self
-            .recorder
-            .publish(&event, &reference.object_ref(&info.api))
-            .await
-        {
+        let reference = reference.object_ref(&info.api);
+        if let Err(e) = api::bounded(self.recorder.publish(&event, &reference)).await {
             tracing::warn!(object = %object.key, error = %e, "cannot record an Event");
         }
     }
