@@ -14,6 +14,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::kubeflex::{Finder, Hosting};
 use super::run::parse_seconds;
+use status_router::runtime::api;
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
@@ -132,10 +133,7 @@ impl ConnectArgs {
             }
             .with_context(|| format!("the {space} connection ({source:?})"))?;
             tracing::info!(space, url = %config.cluster_url, "connecting");
-            clients.push(
-                kube::Client::try_from(config)
-                    .with_context(|| format!("a client for the {space}"))?,
-            );
+            clients.push(api::client(config).with_context(|| format!("a client for the {space}"))?);
         }
         let its = clients.pop().expect("two clients");
         let wds = clients.pop().expect("two clients");
@@ -177,7 +175,7 @@ impl ConnectArgs {
             "finding the spaces through KubeFlex ControlPlanes of the hosting cluster"
         );
         let finder = Finder {
-            hosting: kube::Client::try_from(config).context("a client for the hosting cluster")?,
+            hosting: api::client(config).context("a client for the hosting cluster")?,
             in_pod,
             timeout: self.kubeflex_timeout,
         };
@@ -187,7 +185,7 @@ impl ConnectArgs {
         )?;
         let client = |space: &str, config: kube::Config| {
             tracing::info!(space, url = %config.cluster_url, "connecting");
-            kube::Client::try_from(config).with_context(|| format!("a client for the {space}"))
+            api::client(config).with_context(|| format!("a client for the {space}"))
         };
         Ok(Spaces {
             wds: client("WDS", wds)?,
@@ -204,7 +202,7 @@ impl Spaces {
             format!("--policy-context {context:?} needs the shared kubeconfig (--kubeconfig)")
         })?;
         let config = config(shared, Some(context.to_string())).await?;
-        kube::Client::try_from(config).with_context(|| format!("client for context {context:?}"))
+        api::client(config).with_context(|| format!("client for context {context:?}"))
     }
 }
 

@@ -15,6 +15,18 @@ pub const FIELD_MANAGER: &str = "status-router";
 /// to repeat).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A client for one space, without kube's own retry layer. That layer
+/// retries a 429, 503 or 504 up to 15 times inside one request, honouring the
+/// server's `Retry-After` and backing off towards 1000 s: a watch restarted
+/// against an API server that was still starting slept 5 s in it (a 503 with
+/// `Retry-After: 5`) and caught up 5 s after its server was ready. The
+/// controller retries by its own rules instead ([`crate::runtime::watch::WatchBackoff`],
+/// the queue's error policy), which are bounded, logged and counted.
+pub fn client(mut config: kube::Config) -> Result<kube::Client, kube::Error> {
+    config.default_retry = false;
+    kube::Client::try_from(config)
+}
+
 /// A call that failed or did not answer in time.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {

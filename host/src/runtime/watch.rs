@@ -52,8 +52,12 @@ impl Iterator for WatchBackoff {
 impl WatchBackoff {
     /// Paces a watch loop: waits the next delay after an error; an event
     /// other than the `Init` that starts each list attempt resets the delay.
+    /// A 410 Gone is no failure: the server answers, and the watcher relists
+    /// at once (after an outage the backoff has grown to its maximum, and
+    /// waiting it out delayed every change made since by that much).
     pub async fn pace<K>(&mut self, event: &Result<Event<K>, watcher::Error>) {
         match event {
+            Err(e) if is_gone(e) => self.reset(),
             Err(_) => tokio::time::sleep(self.next().unwrap_or(WATCH_BACKOFF_MAX)).await,
             Ok(Event::Init) => {}
             Ok(_) => self.reset(),
@@ -64,6 +68,17 @@ impl WatchBackoff {
 impl Backoff for WatchBackoff {
     fn reset(&mut self) {
         self.next = WATCH_BACKOFF_MIN;
+    }
+}
+
+/// A watch's resourceVersion is older than the server keeps (410 Gone):
+/// the watcher relists.
+pub fn is_gone(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::WatchError(status) => status.code == 410,
+        watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status.code == 410,
+        _ => false,
     }
 }
 
@@ -116,7 +131,7 @@ impl<K: Clone + Eq + std::hash::Hash> Relist<K> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Backoff, Relist, WATCH_BACKOFF_MAX, WATCH_BACKOFF_MIN, WatchBackoff};
+    use super::*;
 
     #[test]
     fn a_watch_retries_within_a_second_and_a_success_resets_its_backoff() {
@@ -128,6 +143,32 @@ mod tests {
         assert!(delays.iter().all(|d| *d <= WATCH_BACKOFF_MAX));
         backoff.reset();
         assert_eq!(backoff.next(), Some(WATCH_BACKOFF_MIN));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_410_gone_is_relisted_at_once_and_resets_the_backoff() {
+        let mut backoff = WatchBackoff::default();
+        for _ in 0..6 {
+            backoff.next();
+        }
+        let gone = kube::core::Status::failure("too old resource version: 1 (2)", "Expired")
+            .with_code(410)
+            .boxed();
+        let event: Result<Event<()>, _> = Err(watcher::Error::WatchError(gone));
+        assert!(is_gone(event.as_ref().unwrap_err()));
+        let before = tokio::time::Instant::now();
+        backoff.pace(&event).await;
+        assert_eq!(
+            before.elapsed(),
+            Duration::ZERO,
+            "no wait before the relist"
+        );
+        assert_eq!(backoff.next(), Some(WATCH_BACKOFF_MIN));
+
+        let refused: Result<Event<()>, _> = Err(watcher::Error::NoResourceVersion);
+        assert!(!is_gone(refused.as_ref().unwrap_err()));
+        backoff.pace(&refused).await;
+        assert!(before.elapsed() > Duration::ZERO, "any other failure waits");
     }
 
     #[test]

@@ -311,7 +311,11 @@ impl ControlPlane {
             context: Some(context.to_string()),
             ..Default::default()
         };
-        Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?)
+        let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?;
+        // As `status_router::runtime::api::client`: no hidden retries, so an
+        // in-process controller sees its servers as the binary does.
+        config.default_retry = false;
+        Ok(config)
     }
 
     /// A new client for the WDS (create one per test: clients are bound to their runtime).
