@@ -164,18 +164,19 @@ impl Controller {
     ) -> Self {
         let metrics = Arc::new(Metrics::default());
         metrics.set_max_concurrent_reconciles(config.workers.max(1));
+        let combined = combined::State::new(&metrics);
         Self {
             leadership: None,
             ctx: Arc::new(Context {
                 wds: Wds::new(wds, metrics.clone()),
                 its,
-                queue: WorkQueue::with_metrics(metrics.queue.clone()),
+                queue: WorkQueue::with_metrics(metrics.status.queue.clone()),
                 metrics,
                 health: Health::new(),
                 index: RwLock::new(Index::default()),
                 workload_watches: WorkloadWatches::default(),
                 policy,
-                combined: combined::State::default(),
+                combined,
                 config,
                 synced: tokio::sync::watch::Sender::new(Synced::default()),
                 writing: tokio::sync::watch::Sender::new(false),

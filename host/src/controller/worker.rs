@@ -12,7 +12,7 @@ use super::wds::WdsError;
 use super::{Context, StartError, combined};
 use crate::policy::PolicyInstance;
 use crate::policy::active::ActiveModule;
-use crate::runtime::metrics::{PolicyCall, ReconcileResult};
+use crate::runtime::metrics::PolicyCall;
 use crate::runtime::reconcile::{ReconcileError, requeue};
 use crate::runtime::role::Role;
 
@@ -126,12 +126,8 @@ async fn worker(ctx: Arc<Context>) {
         let synced = sync_workload_object(&ctx.wds, &facts, &mut policy, &key).await;
         // The CombinedStatuses of the object, whatever its own status did.
         let combined = combined::reconcile(&ctx, &key).await;
-        let ended = if synced.is_ok() && combined.is_ok() {
-            ReconcileResult::Success
-        } else {
-            ReconcileResult::Error
-        };
-        ctx.metrics.reconcile_finished(ended, start.elapsed());
+        let ok = synced.is_ok() && combined.is_ok();
+        ctx.metrics.reconcile_finished(ok, start.elapsed());
         // One error policy (`requeue`): an API server that is down is retried
         // soon, not after a backoff that grew for as long as the outage lasted.
         match synced {

@@ -9,11 +9,9 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
 use tokio::sync::Notify;
+
+pub use super::metrics::QueueMetrics;
 
 /// First retry delay after a failure; doubles with each further failure.
 pub const BACKOFF_BASE: Duration = Duration::from_millis(10);
@@ -195,76 +193,6 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
     }
 }
 
-/// client-go's workqueue metrics, for one queue. Cloning shares the values.
-#[derive(Clone, Debug)]
-pub struct QueueMetrics {
-    depth: Gauge,
-    adds: Counter,
-    retries: Counter,
-    queue_duration: Histogram,
-    work_duration: Histogram,
-}
-
-impl Default for QueueMetrics {
-    fn default() -> Self {
-        // client-go's buckets: 1 µs .. 10 s, by tens.
-        let buckets = || Histogram::new(exponential_buckets(1e-6, 10.0, 8));
-        Self {
-            depth: Gauge::default(),
-            adds: Counter::default(),
-            retries: Counter::default(),
-            queue_duration: buckets(),
-            work_duration: buckets(),
-        }
-    }
-}
-
-impl QueueMetrics {
-    /// Keys waiting now.
-    pub fn depth(&self) -> i64 {
-        self.depth.get()
-    }
-
-    /// Keys added (not counting an add of a key already waiting).
-    pub fn adds(&self) -> u64 {
-        self.adds.get()
-    }
-
-    /// Keys put back after a failure.
-    pub fn retries(&self) -> u64 {
-        self.retries.get()
-    }
-
-    /// Adds the metrics to `registry` (which carries the `name` label).
-    pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "workqueue_depth",
-            "Current depth of workqueue",
-            self.depth.clone(),
-        );
-        registry.register(
-            "workqueue_adds",
-            "Total number of adds handled by workqueue",
-            self.adds.clone(),
-        );
-        registry.register(
-            "workqueue_retries",
-            "Total number of retries handled by workqueue",
-            self.retries.clone(),
-        );
-        registry.register(
-            "workqueue_queue_duration_seconds",
-            "How long in seconds an item stays in workqueue before being requested",
-            self.queue_duration.clone(),
-        );
-        registry.register(
-            "workqueue_work_duration_seconds",
-            "How long in seconds processing an item from workqueue takes",
-            self.work_duration.clone(),
-        );
-    }
-}
-
 /// The delay before retry number `failures` (1-based).
 pub fn backoff(failures: u32) -> Duration {
     let factor = 1u32 << failures.saturating_sub(1).min(20);
@@ -323,7 +251,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_metrics_follow_adds_waits_work_and_retries() {
-        let metrics = QueueMetrics::default();
+        let families = crate::runtime::metrics::Families::default();
+        let metrics = families.reconciler("q", 1).queue;
         let q = WorkQueue::with_metrics(metrics.clone());
         q.add("a");
         q.add("a");
@@ -332,10 +261,10 @@ mod tests {
         let a = q.next().await.unwrap();
         assert_eq!(metrics.depth(), 1);
         let count = |what: &str| {
-            let mut registry = Registry::default();
-            metrics.register(&mut registry);
+            let mut registry = prometheus_client::registry::Registry::default();
+            families.register(&mut registry);
             let text = crate::runtime::metrics::render(&registry);
-            let line = format!("workqueue_{what}_duration_seconds_count ");
+            let line = format!("workqueue_{what}_duration_seconds_count{{name=\"q\"}} ");
             text.lines()
                 .find_map(|l| l.strip_prefix(line.as_str()))
                 .map(|v| v.trim().to_string())

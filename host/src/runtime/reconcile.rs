@@ -6,11 +6,13 @@
 //! a change of inputs, policy or permissions can mend it.
 
 use std::fmt::Display;
+use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::api::CallError;
+use super::metrics::ReconcilerMetrics;
 use super::queue::WorkQueue;
 
 /// A reconcile error, as the error policy sees it.
@@ -39,6 +41,38 @@ where
         }
         Err(e) if e.is_transient() => Some(queue.retry_transient(key)),
         Err(_) => Some(queue.retry(key)),
+    }
+}
+
+/// A queue-fed reconciler: its queue of keys and its metrics (its own
+/// `controller` label).
+pub struct Reconciler<K> {
+    pub queue: Arc<WorkQueue<K>>,
+    pub metrics: ReconcilerMetrics,
+}
+
+impl<K: Clone + Eq + Hash + Send + 'static> Reconciler<K> {
+    /// A reconciler whose queue counts in `metrics`.
+    pub fn new(metrics: ReconcilerMetrics) -> Self {
+        Self {
+            queue: WorkQueue::with_metrics(metrics.queue.clone()),
+            metrics,
+        }
+    }
+
+    /// Runs one reconcile of `key`, counts it, and applies the error
+    /// policy; returns its result and when the key comes back.
+    pub async fn reconcile<E: ReconcileError>(
+        &self,
+        key: &K,
+        reconcile: impl Future<Output = Result<(), E>>,
+    ) -> (Result<(), E>, Option<Duration>) {
+        self.metrics.started();
+        let start = Instant::now();
+        let result = reconcile.await;
+        self.metrics.finished(result.is_ok(), start.elapsed());
+        let retry_in = requeue(&self.queue, key, &result);
+        (result, retry_in)
     }
 }
 

@@ -265,6 +265,24 @@ async fn the_api_text_where_upstream_departs_from_it_with_published_crds() {
         }
     })
     .await;
+    // Both writes were counted by their own reconcilers.
+    let text = w.controller.metrics().render();
+    for controller in ["statuscollector-status", "binding-condition"] {
+        let line = format!(
+            "controller_runtime_reconcile_total{{controller=\"{controller}\",result=\"success\"}} "
+        );
+        let count: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .unwrap_or_else(|| panic!("no {line} in {text}"))
+            .parse()
+            .expect("a count");
+        assert!(count > 0, "{controller} reconciled nothing:\n{text}");
+        assert!(
+            text.contains(&format!("workqueue_adds_total{{name=\"{controller}\"}} ")),
+            "no queue metrics for {controller}"
+        );
+    }
 
     // A deleted WorkStatus removes its WEC's row.
     Api::<WorkStatus>::namespaced(w.its.clone(), c2)

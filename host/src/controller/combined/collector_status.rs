@@ -3,6 +3,7 @@
 //! collector's name at each event; one worker takes the names off the queue
 //! while this replica may write, and the queue's error policy
 //! ([`crate::runtime::reconcile`]) brings back a name whose write failed.
+//! Its metrics carry `controller="statuscollector-status"`.
 //! When the replica starts to write it queues every collector it knows,
 //! since as a standby it wrote none.
 
@@ -14,23 +15,23 @@ use serde_json::json;
 use crate::controller::Context;
 use crate::kubestellar::{StatusCollector, StatusCollectorStatus};
 use crate::runtime::api::{self, CallError, FIELD_MANAGER};
-use crate::runtime::reconcile::requeue;
 
 /// Writes collector statuses from the queue, from when this replica may
 /// write until the controller stops (a controller writes at most once in
 /// its life: from when it leads until it stops).
 pub(super) async fn write(ctx: Arc<Context>) {
     let api: Api<StatusCollector> = Api::all(ctx.wds.client().clone());
-    let queue = ctx.combined.collector_statuses.clone();
+    let statuses = &ctx.combined.collector_statuses;
     if ctx.write_gate().wait_for(|w| *w).await.is_err() {
         return;
     }
     for name in ctx.combined.collector_names() {
-        queue.add(name);
+        statuses.queue.add(name);
     }
-    while let Some(name) = queue.next().await {
-        let result = reconcile(&api, &ctx, &name).await;
-        let retry_in = requeue(&queue, &name, &result);
+    while let Some(name) = statuses.queue.next().await {
+        let (result, retry_in) = statuses
+            .reconcile(&name, reconcile(&api, &ctx, &name))
+            .await;
         if let Err(e) = result {
             tracing::warn!(collector = %name, error = %e, ?retry_in, "cannot write a StatusCollector's status");
         }

@@ -19,7 +19,6 @@ use serde_json::json;
 use crate::controller::Context;
 use crate::kubestellar::{Binding, BindingCondition};
 use crate::runtime::api::{self, CallError, FIELD_MANAGER};
-use crate::runtime::reconcile::requeue;
 use crate::runtime::watch::{Relist, WatchBackoff};
 
 /// The condition on Bindings that says whether their collectors exist.
@@ -30,7 +29,7 @@ pub const CONDITION: &str = "StatusCollectorsAvailable";
 /// when the set of valid collectors changes.
 pub(super) async fn bindings(ctx: Arc<Context>) {
     let api: Api<Binding> = Api::all(ctx.wds.client().clone());
-    let queue = &ctx.combined.binding_conditions;
+    let queue = &ctx.combined.binding_conditions.queue;
     let mut changes = ctx.combined.collectors_changed.subscribe();
     let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
     let mut backoff = WatchBackoff::default();
@@ -79,14 +78,14 @@ pub(super) async fn bindings(ctx: Arc<Context>) {
 /// de-duplicated, and works it off once it leads.
 pub(super) async fn write(ctx: Arc<Context>) {
     let api: Api<Binding> = Api::all(ctx.wds.client().clone());
-    let queue = ctx.combined.binding_conditions.clone();
+    let conditions = &ctx.combined.binding_conditions;
     let mut synced = ctx.combined.synced.subscribe();
     if synced.wait_for(|s| s.collectors).await.is_err()
         || ctx.write_gate().wait_for(|w| *w).await.is_err()
     {
         return;
     }
-    while let Some(name) = queue.next().await {
+    while let Some(name) = conditions.queue.next().await {
         let binding = ctx
             .combined
             .bindings
@@ -94,11 +93,13 @@ pub(super) async fn write(ctx: Arc<Context>) {
             .expect("lock")
             .get(&name)
             .cloned();
-        let result = match binding {
-            Some(binding) => write_condition(&api, &ctx, &binding).await,
-            None => Ok(()),
+        let reconcile = async {
+            match binding {
+                Some(binding) => write_condition(&api, &ctx, &binding).await,
+                None => Ok(()),
+            }
         };
-        let retry_in = requeue(&queue, &name, &result);
+        let (result, retry_in) = conditions.reconcile(&name, reconcile).await;
         if let Err(e) = result {
             tracing::warn!(binding = %name, error = %e, ?retry_in, "cannot write the StatusCollectorsAvailable condition");
         }

@@ -31,8 +31,8 @@ use super::index::{CollectorClause, ObjectKey};
 use crate::collector::engine::{CelEngine, CelProgram, Engine, Returned};
 use crate::collector::{Collector, compute};
 use crate::kubestellar::{Binding, NamedStatusCombination};
-use crate::runtime::queue::WorkQueue;
-use crate::runtime::reconcile::ReconcileError;
+use crate::runtime::metrics::Metrics;
+use crate::runtime::reconcile::{ReconcileError, Reconciler};
 
 /// A StatusCollector as last seen: compiled, or why it is invalid.
 pub struct Known {
@@ -65,16 +65,22 @@ pub struct State {
     /// Bumped whenever the set of valid collectors changes (for Binding conditions).
     pub(crate) collectors_changed: tokio::sync::watch::Sender<u64>,
     /// The names of the collectors whose `status` may need a write.
-    collector_statuses: Arc<WorkQueue<String>>,
+    collector_statuses: Reconciler<String>,
     /// Every Binding, whole, for its condition (the index keeps only what
     /// reconciles need).
     bindings: RwLock<HashMap<String, Binding>>,
     /// The names of the Bindings whose condition may need a write.
-    binding_conditions: Arc<WorkQueue<String>>,
+    binding_conditions: Reconciler<String>,
 }
 
-impl Default for State {
-    fn default() -> Self {
+/// The `controller` label of the StatusCollector status writer's metrics.
+pub const COLLECTOR_STATUS_CONTROLLER: &str = "statuscollector-status";
+/// The `controller` label of the Binding condition writer's metrics.
+pub const BINDING_CONDITION_CONTROLLER: &str = "binding-condition";
+
+impl State {
+    /// The state of a controller whose metrics are `metrics`.
+    pub fn new(metrics: &Metrics) -> Self {
         Self {
             engine: CelEngine::default(),
             collectors: Default::default(),
@@ -82,14 +88,14 @@ impl Default for State {
             existing: Default::default(),
             synced: tokio::sync::watch::Sender::new(Synced::default()),
             collectors_changed: tokio::sync::watch::Sender::new(0),
-            collector_statuses: WorkQueue::new(),
+            collector_statuses: Reconciler::new(metrics.reconciler(COLLECTOR_STATUS_CONTROLLER, 1)),
             bindings: Default::default(),
-            binding_conditions: WorkQueue::new(),
+            binding_conditions: Reconciler::new(
+                metrics.reconciler(BINDING_CONDITION_CONTROLLER, 1),
+            ),
         }
     }
-}
 
-impl State {
     /// Whether every input has been listed once.
     pub fn ready(&self) -> bool {
         self.synced.borrow().all()

@@ -82,7 +82,7 @@ async fn status_collectors(ctx: Arc<Context>) {
                 let name = sc.metadata.name.clone().unwrap_or_default();
                 relist.saw(&name);
                 let changed = learn(&ctx, &sc);
-                ctx.combined.collector_statuses.add(name.clone());
+                ctx.combined.collector_statuses.queue.add(name.clone());
                 if changed { vec![name] } else { vec![] }
             }
             Ok(Event::Delete(sc)) => {

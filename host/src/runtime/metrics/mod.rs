@@ -6,21 +6,25 @@
 //! and benchmarks.
 //!
 //! [`Metrics::register`] adds every metric to a [`Registry`]: the binary
-//! builds one registry for the controller, the workqueue, the policy and the
-//! leader election, and serves it on `/metrics`.
+//! builds one registry for the controller, the workqueues, the policy and
+//! the leader election, and serves it on `/metrics`. Each reconciler of the
+//! controller (the status reconciler, and the writers of StatusCollector
+//! statuses and Binding conditions) has its own `controller` label value
+//! ([`reconciler`]).
+
+mod reconciler;
 
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::queue::QueueMetrics;
+pub use self::reconciler::{Families, QueueMetrics, ReconcilerMetrics};
 
-/// The `controller` label of controller-runtime's metrics, and the `name`
-/// label of the workqueue's.
+/// The `controller` label of the status reconciler's metrics, and the
+/// `name` label of its workqueue's.
 pub const CONTROLLER_NAME: &str = "status-router";
 
 type ResultLabel = [(&'static str, &'static str); 1];
@@ -44,39 +48,23 @@ impl PolicyCall {
     }
 }
 
-/// How a reconcile ended, for `controller_runtime_reconcile_total{result}`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReconcileResult {
-    Success,
-    Error,
-}
-
 /// The controller's metrics. Cloning shares the values.
 #[derive(Clone)]
 pub struct Metrics {
     reconciles: Counter,
-    reconcile_errors: Counter,
     policy_errors: Counter,
     aggregate_refusals: Counter,
     status_writes: Counter,
     label_writes: Counter,
-    reconcile_results: Family<ResultLabel, Counter>,
-    reconcile_time: Histogram,
-    max_concurrent_reconciles: Gauge,
-    active_workers: Gauge,
     policy_calls: Family<ResultLabel, Histogram>,
-    /// The workqueue's metrics (`workqueue_*`).
-    pub queue: QueueMetrics,
+    families: Families,
+    /// The status reconciler's (`controller="status-router"`), with its
+    /// workqueue's.
+    pub status: ReconcilerMetrics,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let reconcile_results = Family::<ResultLabel, Counter>::default();
-        // Both series exist from the start at 0, as controller-runtime's do,
-        // so that a rate() over them works before the first reconcile.
-        for result in ["success", "error"] {
-            drop(reconcile_results.get_or_create(&[("result", result)]));
-        }
         // 1 µs .. ~16 ms: a call costs about a microsecond; the deadline is 10 ms.
         let policy_calls = Family::<ResultLabel, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(1e-6, 2.0, 15))
@@ -84,20 +72,16 @@ impl Default for Metrics {
         for call in [PolicyCall::Decide, PolicyCall::Aggregate] {
             drop(policy_calls.get_or_create(&call.label()));
         }
+        let families = Families::default();
         Self {
             reconciles: Counter::default(),
-            reconcile_errors: Counter::default(),
             policy_errors: Counter::default(),
             aggregate_refusals: Counter::default(),
             status_writes: Counter::default(),
             label_writes: Counter::default(),
-            reconcile_results,
-            // 1 ms .. ~65 s, as a reconcile is a few API calls.
-            reconcile_time: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
-            max_concurrent_reconciles: Gauge::default(),
-            active_workers: Gauge::default(),
             policy_calls,
-            queue: QueueMetrics::default(),
+            status: families.reconciler(CONTROLLER_NAME, 1),
+            families,
         }
     }
 }
@@ -110,7 +94,7 @@ impl Metrics {
 
     /// Reconciles that failed and were retried.
     pub fn reconcile_errors(&self) -> u64 {
-        self.reconcile_errors.get()
+        self.status.reconcile_errors()
     }
 
     /// Policy calls that failed (trap, deadline, memory, bad output).
@@ -135,7 +119,13 @@ impl Metrics {
 
     /// Workers currently in a reconcile.
     pub fn active_workers(&self) -> i64 {
-        self.active_workers.get()
+        self.status.active_workers()
+    }
+
+    /// The metrics of another reconciler of this controller, counted under
+    /// the `controller` label `name`.
+    pub fn reconciler(&self, name: &str, workers: usize) -> ReconcilerMetrics {
+        self.families.reconciler(name, workers)
     }
 
     pub(crate) fn count_write(&self, status: bool) {
@@ -147,30 +137,18 @@ impl Metrics {
     }
 
     pub(crate) fn set_max_concurrent_reconciles(&self, workers: usize) {
-        self.max_concurrent_reconciles
-            .set(i64::try_from(workers).unwrap_or(i64::MAX));
+        self.families.reconciler(CONTROLLER_NAME, workers);
     }
 
     /// A worker took an object.
     pub(crate) fn reconcile_started(&self) {
         self.reconciles.inc();
-        self.active_workers.inc();
+        self.status.started();
     }
 
     /// A worker finished an object, after `elapsed`.
-    pub(crate) fn reconcile_finished(&self, result: ReconcileResult, elapsed: Duration) {
-        self.active_workers.dec();
-        self.reconcile_time.observe(elapsed.as_secs_f64());
-        let label = match result {
-            ReconcileResult::Success => "success",
-            ReconcileResult::Error => {
-                self.reconcile_errors.inc();
-                "error"
-            }
-        };
-        self.reconcile_results
-            .get_or_create(&[("result", label)])
-            .inc();
+    pub(crate) fn reconcile_finished(&self, ok: bool, elapsed: Duration) {
+        self.status.finished(ok, elapsed);
     }
 
     pub(crate) fn count_policy_error(&self) {
@@ -199,7 +177,7 @@ impl Metrics {
             (
                 "status_router_reconcile_errors",
                 "Reconciles that failed and were retried",
-                &self.reconcile_errors,
+                self.status.errors_counter(),
             ),
             (
                 "status_router_policy_errors",
@@ -230,35 +208,7 @@ impl Metrics {
             "Time of one policy call, by call (decide, aggregate)",
             self.policy_calls.clone(),
         );
-        let controller =
-            registry.sub_registry_with_label(("controller".into(), CONTROLLER_NAME.into()));
-        controller.register(
-            "controller_runtime_reconcile",
-            "Total number of reconciliations per controller, by result",
-            self.reconcile_results.clone(),
-        );
-        controller.register(
-            "controller_runtime_reconcile_errors",
-            "Total number of reconciliation errors per controller",
-            self.reconcile_errors.clone(),
-        );
-        controller.register(
-            "controller_runtime_reconcile_time_seconds",
-            "Length of time per reconciliation per controller",
-            self.reconcile_time.clone(),
-        );
-        controller.register(
-            "controller_runtime_max_concurrent_reconciles",
-            "Maximum number of concurrent reconciles per controller",
-            self.max_concurrent_reconciles.clone(),
-        );
-        controller.register(
-            "controller_runtime_active_workers",
-            "Number of currently used workers per controller",
-            self.active_workers.clone(),
-        );
-        let queue = registry.sub_registry_with_label(("name".into(), CONTROLLER_NAME.into()));
-        self.queue.register(queue);
+        self.families.register(registry);
     }
 
     /// Every metric in Prometheus' text format (version 0.0.4).
@@ -287,7 +237,7 @@ impl std::fmt::Debug for Metrics {
             .field("status_writes", &self.status_writes())
             .field("label_writes", &self.label_writes())
             .field("active_workers", &self.active_workers())
-            .field("queue_depth", &self.queue.depth())
+            .field("queue_depth", &self.status.queue.depth())
             .finish()
     }
 }
@@ -304,7 +254,7 @@ mod tests {
         m.count_write(false);
         m.set_max_concurrent_reconciles(4);
         m.reconcile_started();
-        m.reconcile_finished(ReconcileResult::Error, Duration::from_millis(3));
+        m.reconcile_finished(false, Duration::from_millis(3));
         m.observe_policy_call(PolicyCall::Decide, Duration::from_micros(2));
         let text = m.render();
         for line in [

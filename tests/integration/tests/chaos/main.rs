@@ -123,7 +123,10 @@ async fn seeded_faults_converge_to_the_rules() {
             .into_iter()
             .all(|server| cp.ready(server, CONVERGE_LIMIT))
     });
-    assert!(servers_ready, "a server is not ready {CONVERGE_LIMIT:?} after the last fault");
+    assert!(
+        servers_ready,
+        "a server is not ready {CONVERGE_LIMIT:?} after the last fault"
+    );
     let ready_again = Instant::now();
     println!("chaos: mutations {mutations:?}");
 
@@ -185,7 +188,8 @@ async fn seeded_faults_converge_to_the_rules() {
     // and each takes seconds at 2,000 objects (reading the inputs back from a
     // just-resumed server, listing the WDS): the suite's cost, not the
     // controller's.
-    let last_write = last_write.map_or(Duration::ZERO, |t| t.saturating_duration_since(ready_again));
+    let last_write =
+        last_write.map_or(Duration::ZERO, |t| t.saturating_duration_since(ready_again));
     println!(
         "chaos: the controller's last write came {last_write:.2?} after every server was ready again ({writes} writes counted by its last process)"
     );
