@@ -356,7 +356,7 @@ fn seeded_suite(test_name: &str, args: &[String], flags: &[(&str, &str)]) -> Res
     }
     build_dev_binaries()?;
     let module = format!("{test_name}::");
-    run(test.args(["--", &module, "--nocapture"]))
+    run(test.args(["--", module.as_str(), "--nocapture"]))
 }
 
 fn cargo(args: &[&str]) -> Result {

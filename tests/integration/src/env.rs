@@ -14,7 +14,7 @@ use status_router::kubestellar::{Binding, BindingSpec};
 use status_router::policy::active::ActivePolicy;
 use status_router::policy::{DEFAULT_POLICY, Policy, PolicyEngine};
 use status_router::runtime::metrics::Metrics;
-use tokio::sync::{Mutex, MutexGuard, oneshot};
+use tokio::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::{init_logs, put_binding, report_deployment};
@@ -26,6 +26,16 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 pub const GRACE: Duration = Duration::from_millis(1500);
 
 static SERIAL: Mutex<()> = Mutex::const_new(());
+static MACHINE: RwLock<()> = RwLock::const_new(());
+
+/// The machine to this test alone while the guard lives: no controller test
+/// runs beside it. For the suites that run whole control planes, KubeStellar
+/// and the controller as processes (chaos, differential, KubeStellar as the
+/// judge), beside which a controller test's policy calls would miss their
+/// wall-clock deadline.
+pub async fn alone() -> RwLockWriteGuard<'static, ()> {
+    MACHINE.write().await
+}
 
 /// The shared control plane, with our CRDs, for one test.
 pub struct Env {
@@ -34,14 +44,17 @@ pub struct Env {
     bindings: std::sync::Mutex<Vec<String>>,
     namespaces: std::sync::Mutex<Vec<String>>,
     _serial: MutexGuard<'static, ()>,
+    _machine: RwLockReadGuard<'static, ()>,
 }
 
 impl Env {
-    /// Waits for the other controller tests to finish, then installs our CRDs
+    /// Waits for the other controller tests to finish (and for a test that
+    /// has the machine [`alone`]), then installs our CRDs
     /// in the WDS and the ITS (idempotent).
     pub async fn new() -> Self {
         init_logs();
         let serial = SERIAL.lock().await;
+        let machine = MACHINE.read().await;
         let wds = testenv::wds_client().await;
         let its = testenv::its_client().await;
         let crds = status_router::kubestellar::crds_yaml();
@@ -51,16 +64,13 @@ impl Env {
         );
         w.expect("install our CRDs in the WDS");
         i.expect("install our CRDs in the ITS");
-        Self::with_clients(wds, its, serial)
-    }
-
-    fn with_clients(wds: Client, its: Client, serial: MutexGuard<'static, ()>) -> Self {
         Self {
             wds,
             its,
             bindings: Default::default(),
             namespaces: Default::default(),
             _serial: serial,
+            _machine: machine,
         }
     }
 

@@ -35,6 +35,7 @@ const CONVERGE_TARGET: Duration = Duration::from_secs(5);
 #[async_test(worker_threads = 4)]
 async fn seeded_faults_converge_to_the_rules() {
     integration_tests::init_logs();
+    let _alone = integration_tests::alone().await;
     let settings = Settings::from_env();
     let mut rng = Rng::new(settings.seed);
     let faults = plan::schedule(&mut rng, settings.seconds);

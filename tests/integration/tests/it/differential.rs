@@ -28,6 +28,7 @@ use side::{Judge, Side};
 #[async_test(worker_threads = 4)]
 async fn kubestellar_and_status_router_agree_but_for_the_documented_differences() {
     integration_tests::init_logs();
+    let _alone = integration_tests::alone().await;
     let settings = Settings::from_env();
     let scenario = scenario::draw(settings);
     let last = scenario.last_state();

@@ -23,11 +23,13 @@ use status_router::kubestellar::{BindingSpec, SourceRef};
 
 #[async_test]
 async fn executing_count_is_two_then_one_then_gone() {
-    let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("singleton").await;
     let (wec1, wec2) = (env.wec().await, env.wec().await);
-    let binding = testenv::unique_name("singleton");
     let plain = testenv::unique_name("plain");
     let web = create_deployment(&env.wds, &ns, "web").await;
     let other = create_deployment(&env.wds, &ns, "other").await;
@@ -133,11 +135,13 @@ fn writes(controller: &Running) -> (u64, u64) {
 
 #[async_test]
 async fn an_aggregate_with_zero_counters_is_written_once_in_a_hundred_reconciles() {
-    let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("multi").await;
     let (wec1, wec2, wec3) = (env.wec().await, env.wec().await, env.wec().await);
-    let binding = testenv::unique_name("multi");
     let web = create_deployment(&env.wds, &ns, "web").await;
     // No pod ready in wec1, all in wec2: the aggregate has readyReplicas 0,
     // availableReplicas 0 and conditions [], which the server drops.
@@ -202,11 +206,13 @@ async fn an_aggregate_with_zero_counters_is_written_once_in_a_hundred_reconciles
 /// server made of it.
 #[async_test]
 async fn a_field_the_server_drops_is_written_once() {
-    let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("multi").await;
     let (wec1, wec2, wec3) = (env.wec().await, env.wec().await, env.wec().await);
-    let binding = testenv::unique_name("multi");
     let web = create_deployment(&env.wds, &ns, "web").await;
     let known = deployment_status(2, 2);
     let mut newer = known.clone();
@@ -237,14 +243,16 @@ async fn a_field_the_server_drops_is_written_once() {
 /// them written, because the server's dry run says it would store them.
 #[async_test]
 async fn a_custom_resource_gets_an_aggregate_of_zero_values_written() {
-    let env = Env::new().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("multi").await;
     testenv::install_crds(&env.wds, GADGETS_CRD)
         .await
         .expect("install the Gadget CRD");
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
     let (wec1, wec2) = (env.wec().await, env.wec().await);
-    let binding = testenv::unique_name("multi");
     let ar = api_resource("statusrouter.example.com", "v1alpha1", "Gadget", "gadgets");
     let gadget = create_object(&env.wds, &ar, &ns, "g1", json!({"spec": {"size": 1}})).await;
     let source = SourceRef {

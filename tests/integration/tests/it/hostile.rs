@@ -150,12 +150,14 @@ async fn try_raw_report(
 /// the controller serves the other objects throughout, also after a restart.
 #[async_test]
 async fn huge_deep_odd_and_non_object_statuses() {
-    let env = Env::new().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("hostile").await;
     testenv::install_crds(&env.wds, GADGETS_CRD).await.unwrap();
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
     let wec = env.wec().await;
-    let binding = testenv::unique_name("hostile");
     let cases: Vec<(&str, Value)> = vec![
         ("huge", json!({"blob": "x".repeat(1 << 20)})),
         (
@@ -302,11 +304,13 @@ async fn delete_reports(env: &Env, wec: &str) {
 /// the objects that exist get their status.
 #[async_test]
 async fn huge_and_duplicate_bindings_and_unknown_resources() {
-    let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("hostile").await;
     let wec = env.wec().await;
-    let binding = testenv::unique_name("hostile");
     let web = create_deployment(&env.wds, &ns, "web").await;
     let dup = create_deployment(&env.wds, &ns, "dup").await;
     let mut clauses: Vec<_> = (0..10_000)
@@ -356,14 +360,16 @@ async fn huge_and_duplicate_bindings_and_unknown_resources() {
 /// length (63 and 253 characters): written as any other, the labels kept.
 #[async_test]
 async fn a_thousand_labels_and_names_at_the_maximum_length() {
-    let env = Env::new().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("hostile").await;
     testenv::install_crds(&env.wds, GADGETS_CRD).await.unwrap();
-    let wds_name = testenv::unique_name("wds");
     let long_ns = format!("n{}", "x".repeat(62));
     testenv::create_namespace_named(&env.wds, &long_ns).await;
-    let ns = env.namespace().await;
     let wec = env.wec().await;
-    let binding = testenv::unique_name("hostile");
     let labels: serde_json::Map<String, Value> = (0..1000)
         .map(|i| {
             (
@@ -437,15 +443,17 @@ async fn a_thousand_labels_and_names_at_the_maximum_length() {
 /// clears, or writes, the status of the object that has that name.
 #[async_test]
 async fn a_cluster_scoped_object_named_with_a_namespace_is_not_that_object() {
-    let env = Env::new().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("hostile").await;
     testenv::install_crds(&env.wds, CLUSTER_GADGETS_CRD)
         .await
         .unwrap();
     testenv::install_crds(&env.wds, GADGETS_CRD).await.unwrap();
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
     let (wec1, wec2) = (env.wec().await, env.wec().await);
-    let binding = testenv::unique_name("hostile");
     let name = testenv::unique_name("cg");
     let api: Api<DynamicObject> = Api::all_with(
         env.wds.clone(),
@@ -545,12 +553,14 @@ async fn deep_report(
 /// watch event); 10,000 is asserted as the ITS really answers it.
 #[async_test]
 async fn statuses_nested_deeper_than_serde_json_reads_are_refused_alone() {
-    let env = Env::new().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("hostile").await;
     testenv::install_crds(&env.wds, GADGETS_CRD).await.unwrap();
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
     let wec = env.wec().await;
-    let binding = testenv::unique_name("hostile");
     let names = [
         "canary",
         "deep200",

@@ -151,6 +151,7 @@ async fn wait_long(target: &Target, what: &str, want: impl Fn(&Observed) -> bool
 /// the policy matches no WEC any more (the WEC's label changes), the status is cleared.
 #[async_test]
 async fn status_router_serves_the_bindings_kubestellars_binding_controller_makes() {
+    let _alone = alone().await;
     let world = World::new(Controllers::BindingOnly).await;
     world
         .bind_web(json!({"wantSingletonReportedState": true}))
@@ -197,6 +198,7 @@ async fn status_router_serves_the_bindings_kubestellars_binding_controller_makes
 /// once the WorkStatus goes, where status-router clears on the destination change itself.
 #[async_test]
 async fn kubestellars_own_status_controller_writes_the_same_singleton_status() {
+    let _alone = alone().await;
     let world = World::new(Controllers::All).await;
     world
         .bind_web(json!({"wantSingletonReportedState": true}))

@@ -18,19 +18,19 @@ use integration_tests::*;
 /// Deployment gets that WEC's status; the Binding then matches no WEC: cleared.
 #[async_test]
 async fn singleton_status_follows_one_wec_and_is_cleared_when_the_binding_matches_none() {
-    let env = Env::new().await;
-    let s = env.scene("singleton").await;
+    let s = Scene::new("singleton").await;
+    let (env, web) = (&s.env, s.web().await);
     let wec = env.wec().await;
     let status = deployment_status(2, 2);
-    s.report_web(&env, &wec, Some(&status)).await;
-    let controller = Running::start(&env, &s.wds_name, default_policy(), 2);
+    s.report_web(&wec, Some(&status)).await;
+    let controller = Running::start(env, &s.wds_name, default_policy(), 2);
 
-    s.bind_web(&env, &[&wec], SINGLETON).await;
-    let o = s.web.wait_singleton(&status).await;
+    s.bind_web(&[&wec], SINGLETON).await;
+    let o = web.wait_singleton(&status).await;
     assert_eq!(o.status["availableReplicas"], 2);
 
-    s.bind_web(&env, &[], SINGLETON).await;
-    s.web.wait_cleared().await;
+    s.bind_web(&[], SINGLETON).await;
+    web.wait_cleared().await;
 
     controller.stop().await;
 }
@@ -40,25 +40,25 @@ async fn singleton_status_follows_one_wec_and_is_cleared_when_the_binding_matche
 /// them: its status is written. That Binding then names no WEC: cleared.
 #[async_test]
 async fn only_the_wecs_of_flagged_bindings_count() {
-    let env = Env::new().await;
-    let plain = env.scene("plain").await;
+    let plain = Scene::new("plain").await;
+    let (env, web) = (&plain.env, plain.web().await);
     let ns = &plain.ns;
     let (wec1, wec2) = (env.wec().await, env.wec().await);
     let singleton = testenv::unique_name("singleton");
     let (status1, status2) = (deployment_status(2, 2), deployment_status(2, 1));
-    plain.report_web(&env, &wec1, Some(&status1)).await;
-    plain.report_web(&env, &wec2, Some(&status2)).await;
-    let controller = Running::start(&env, &plain.wds_name, default_policy(), 2);
+    plain.report_web(&wec1, Some(&status1)).await;
+    plain.report_web(&wec2, Some(&status2)).await;
+    let controller = Running::start(env, &plain.wds_name, default_policy(), 2);
 
-    plain.bind_web(&env, &[&wec1, &wec2], NO_FLAGS).await;
+    plain.bind_web(&[&wec1, &wec2], NO_FLAGS).await;
     let clauses = || vec![deployment_clause(ns, "web", SINGLETON)];
     env.put_binding(&singleton, binding_spec(&[&wec2], clauses(), vec![]))
         .await;
-    plain.web.wait_singleton(&status2).await;
+    web.wait_singleton(&status2).await;
 
     env.put_binding(&singleton, binding_spec(&[], clauses(), vec![]))
         .await;
-    plain.web.wait_cleared().await;
+    web.wait_cleared().await;
 
     controller.stop().await;
 }
@@ -67,24 +67,24 @@ async fn only_the_wecs_of_flagged_bindings_count() {
 /// while the Binding changes; a new controller clears the stale status.
 #[async_test]
 async fn a_binding_changed_while_the_controller_was_down_is_caught_up() {
-    let env = Env::new().await;
-    let s = env.scene("singleton").await;
+    let s = Scene::new("singleton").await;
+    let (env, web) = (&s.env, s.web().await);
     let wec = env.wec().await;
     let status = deployment_status(3, 3);
-    s.report_web(&env, &wec, Some(&status)).await;
-    s.bind_web(&env, &[&wec], SINGLETON).await;
+    s.report_web(&wec, Some(&status)).await;
+    s.bind_web(&[&wec], SINGLETON).await;
 
-    let first = Running::start(&env, &s.wds_name, default_policy(), 2);
-    s.web.wait_singleton(&status).await;
+    let first = Running::start(env, &s.wds_name, default_policy(), 2);
+    web.wait_singleton(&status).await;
     first.stop().await;
 
     // The flag is dropped while no controller runs.
-    s.bind_web(&env, &[&wec], NO_FLAGS).await;
-    let stale = s.web.observe().await;
+    s.bind_web(&[&wec], NO_FLAGS).await;
+    let stale = web.observe().await;
     assert!(stale.is_singleton(&status), "{stale:?}");
 
-    let second = Running::start(&env, &s.wds_name, default_policy(), 2);
-    s.web.wait_cleared().await;
+    let second = Running::start(env, &s.wds_name, default_policy(), 2);
+    web.wait_cleared().await;
     second.stop().await;
 }
 
@@ -93,25 +93,25 @@ async fn a_binding_changed_while_the_controller_was_down_is_caught_up() {
 /// WEC gives a singleton again, labels switched.
 #[async_test]
 async fn both_flags_switch_between_singleton_and_aggregate() {
-    let env = Env::new().await;
-    let s = env.scene("both").await;
+    let s = Scene::new("both").await;
+    let (env, web) = (&s.env, s.web().await);
     let (wec1, wec2) = (env.wec().await, env.wec().await);
     let (status1, status2) = (deployment_status(2, 2), deployment_status(2, 1));
-    s.report_web(&env, &wec1, Some(&status1)).await;
-    s.report_web(&env, &wec2, Some(&status2)).await;
-    let controller = Running::start(&env, &s.wds_name, default_policy(), 2);
+    s.report_web(&wec1, Some(&status1)).await;
+    s.report_web(&wec2, Some(&status2)).await;
+    let controller = Running::start(env, &s.wds_name, default_policy(), 2);
 
-    s.bind_web(&env, &[&wec1], BOTH).await;
-    s.web.wait_singleton(&status1).await;
+    s.bind_web(&[&wec1], BOTH).await;
+    web.wait_singleton(&status1).await;
 
-    s.bind_web(&env, &[&wec1, &wec2], BOTH).await;
+    s.bind_web(&[&wec1, &wec2], BOTH).await;
     // The minimum of every counter: replicas 2, ready and available 1.
     let aggregate = deployment_status(2, 1);
-    let o = s.web.wait_multi_wec(&aggregate).await;
+    let o = web.wait_multi_wec(&aggregate).await;
     assert_eq!(o.status["readyReplicas"], 1);
 
-    s.bind_web(&env, &[&wec1], BOTH).await;
-    s.web.wait_singleton(&status1).await;
+    s.bind_web(&[&wec1], BOTH).await;
+    web.wait_singleton(&status1).await;
 
     controller.stop().await;
 }
@@ -120,18 +120,18 @@ async fn both_flags_switch_between_singleton_and_aggregate() {
 /// to the new WEC's report (KubeStellar misses this one).
 #[async_test]
 async fn a_destination_change_alone_is_followed() {
-    let env = Env::new().await;
-    let s = env.scene("singleton").await;
+    let s = Scene::new("singleton").await;
+    let (env, web) = (&s.env, s.web().await);
     let (wec1, wec2) = (env.wec().await, env.wec().await);
     let (status1, status2) = (deployment_status(2, 2), deployment_status(4, 3));
-    s.report_web(&env, &wec1, Some(&status1)).await;
-    s.report_web(&env, &wec2, Some(&status2)).await;
-    let controller = Running::start(&env, &s.wds_name, default_policy(), 2);
+    s.report_web(&wec1, Some(&status1)).await;
+    s.report_web(&wec2, Some(&status2)).await;
+    let controller = Running::start(env, &s.wds_name, default_policy(), 2);
 
-    s.bind_web(&env, &[&wec1], SINGLETON).await;
-    s.web.wait_singleton(&status1).await;
-    s.bind_web(&env, &[&wec2], SINGLETON).await;
-    s.web.wait_singleton(&status2).await;
+    s.bind_web(&[&wec1], SINGLETON).await;
+    web.wait_singleton(&status1).await;
+    s.bind_web(&[&wec2], SINGLETON).await;
+    web.wait_singleton(&status2).await;
 
     controller.stop().await;
 }

@@ -109,23 +109,23 @@ async fn wait_leading(replica: &Replica) {
 
 #[async_test]
 async fn one_replica_writes_and_the_standby_takes_over_on_release_and_on_crash() {
-    let env = Env::new().await;
-    let scene = env.scene("singleton").await;
-    let (wds_name, web, report) = (&scene.wds_name, &scene.web, scene.web_report());
+    let scene = Scene::new("singleton").await;
+    let (env, wds_name, report) = (&scene.env, &scene.wds_name, scene.web_report());
+    let web = &scene.web().await;
     let wec = env.wec().await;
     let lease_ns = testenv::create_namespace(&env.wds, "lease").await;
     let lease_name = format!("status-router-{wds_name}");
     let lease = (lease_ns.as_str(), lease_name.as_str());
     let status = deployment_status(2, 2);
-    scene.report_web(&env, &wec, Some(&status)).await;
-    scene.bind_web(&env, &[&wec], SINGLETON).await;
+    scene.report_web(&wec, Some(&status)).await;
+    scene.bind_web(&[&wec], SINGLETON).await;
 
-    let a = Replica::start(&env, wds_name, lease, "replica-a");
+    let a = Replica::start(env, wds_name, lease, "replica-a");
     wait_leading(&a).await;
-    let b = Replica::start(&env, wds_name, lease, "replica-b");
+    let b = Replica::start(env, wds_name, lease, "replica-b");
     web.wait_singleton(&status).await;
     assert_eq!(
-        holder(&env, lease.0, lease.1).await.as_deref(),
+        holder(env, lease.0, lease.1).await.as_deref(),
         Some("replica-a")
     );
     // The standby synced its watches: ready, like the leader, and not leading.
@@ -163,7 +163,7 @@ async fn one_replica_writes_and_the_standby_takes_over_on_release_and_on_crash()
         "a released Lease is taken within a few retry periods, not at its expiry: {took_over:?}"
     );
     assert_eq!(
-        holder(&env, lease.0, lease.1).await.as_deref(),
+        holder(env, lease.0, lease.1).await.as_deref(),
         Some("replica-b")
     );
     let after_release = deployment_status(4, 3);
@@ -173,7 +173,7 @@ async fn one_replica_writes_and_the_standby_takes_over_on_release_and_on_crash()
 
     // Crash: the lease task ends without releasing. The controller stops
     // writing at once; a third replica leads once the Lease has expired.
-    let c = Replica::start(&env, wds_name, lease, "replica-c");
+    let c = Replica::start(env, wds_name, lease, "replica-c");
     let Replica {
         leadership,
         running,
@@ -213,7 +213,7 @@ async fn one_replica_writes_and_the_standby_takes_over_on_release_and_on_crash()
     running.stop().await;
     leadership.release(TIMEOUT).await.expect("release");
     assert_eq!(
-        holder(&env, lease.0, lease.1).await,
+        holder(env, lease.0, lease.1).await,
         None,
         "a released Lease has no holder"
     );

@@ -12,14 +12,13 @@ use serde_json::json;
 
 #[async_test]
 async fn a_refused_status_leaves_an_event_and_is_retried_until_a_valid_one_arrives() {
-    let env = Env::new().await;
-    let s = env.scene("singleton").await;
-    let (ns, web) = (&s.ns, &s.web);
+    let s = Scene::new("singleton").await;
+    let (env, ns, web) = (&s.env, &s.ns, &s.web().await);
     let wec = env.wec().await;
     let invalid = json!({"replicas": 1, "readyReplicas": 3, "availableReplicas": 3});
-    s.report_web(&env, &wec, Some(&invalid)).await;
-    let controller = Running::start(&env, &s.wds_name, default_policy(), 2);
-    s.bind_web(&env, &[&wec], SINGLETON).await;
+    s.report_web(&wec, Some(&invalid)).await;
+    let controller = Running::start(env, &s.wds_name, default_policy(), 2);
+    s.bind_web(&[&wec], SINGLETON).await;
 
     let event = wait_event(
         &env.wds,

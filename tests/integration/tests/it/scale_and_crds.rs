@@ -26,14 +26,16 @@ use integration_tests::*;
 /// merge patch of the object itself.
 #[async_test]
 async fn a_custom_resource_without_status_subresource_is_written() {
-    let env = Env::new().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("singleton").await;
     testenv::install_crds(&env.wds, GADGETS_CRD)
         .await
         .expect("install the Gadget CRD");
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
     let wec = env.wec().await;
-    let binding = testenv::unique_name("singleton");
     let ar = api_resource("statusrouter.example.com", "v1alpha1", "Gadget", "gadgets");
     let gadgets: Api<DynamicObject> = Api::namespaced_with(env.wds.clone(), &ns, &ar);
     gadgets
@@ -90,11 +92,13 @@ async fn a_custom_resource_without_status_subresource_is_written() {
 #[async_test]
 async fn a_thousand_objects_reach_and_follow_their_status() {
     const N: usize = 1000;
-    let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("many").await;
     let wec = env.wec().await;
-    let binding = testenv::unique_name("many");
     let name = |i: usize| format!("d{i:04}");
     let status = |i: usize, generation: usize| {
         let mut s = deployment_status(1 + (i % 3) as i64, 1);
@@ -217,11 +221,13 @@ async fn a_thousand_objects_reach_and_follow_their_status() {
 /// deleted and created again gets it again.
 #[async_test]
 async fn an_object_created_late_or_recreated_gets_its_status() {
-    let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("singleton").await;
     let wec = env.wec().await;
-    let binding = testenv::unique_name("singleton");
     let status = deployment_status(2, 2);
     env.report(&wds_name, &wec, &binding, (&ns, "late"), Some(&status))
         .await;

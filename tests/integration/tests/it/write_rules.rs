@@ -21,11 +21,13 @@ use integration_tests::*;
 /// when one goes). A WorkStatus that has no status yet: nothing changes.
 #[async_test]
 async fn duplicate_reports_clear_and_a_report_without_status_changes_nothing() {
-    let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("singleton").await;
     let wec = env.wec().await;
-    let binding = testenv::unique_name("singleton");
     let web = create_deployment(&env.wds, &ns, "web").await;
     let pending = create_deployment(&env.wds, &ns, "pending").await;
     let held = deployment_status(3, 3);
@@ -100,12 +102,14 @@ async fn duplicate_reports_clear_and_a_report_without_status_changes_nothing() {
 /// processed.
 #[async_test]
 async fn workstatuses_of_another_wds_are_ignored() {
-    let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("singleton").await;
     let other_wds = testenv::unique_name("other-wds");
-    let ns = env.namespace().await;
     let (wec1, wec2) = (env.wec().await, env.wec().await);
-    let binding = testenv::unique_name("singleton");
     let web = create_deployment(&env.wds, &ns, "web").await;
     let foreign_only = create_deployment(&env.wds, &ns, "foreign-only").await;
     let unlabelled = create_deployment(&env.wds, &ns, "unlabelled").await;
@@ -188,14 +192,16 @@ async fn workstatuses_of_another_wds_are_ignored() {
 /// whatever their WECs report.
 #[async_test]
 async fn namespaces_and_crds_are_never_written() {
-    let env = Env::new().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("singleton").await;
     testenv::install_crds(&env.wds, GADGETS_CRD)
         .await
         .expect("install the Gadget CRD");
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
     let wec = env.wec().await;
-    let binding = testenv::unique_name("singleton");
     let web = create_deployment(&env.wds, &ns, "web").await;
     let status = deployment_status(1, 1);
     env.report(&wds_name, &wec, &binding, (&ns, "web"), Some(&status))
@@ -276,11 +282,13 @@ async fn namespaces_and_crds_are_never_written() {
 /// never touched, even with WorkStatuses reporting for it.
 #[async_test]
 async fn an_object_that_was_never_ours_is_never_touched() {
-    let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("mixed").await;
     let wec = env.wec().await;
-    let binding = testenv::unique_name("mixed");
     let sentinel = create_deployment(&env.wds, &ns, "sentinel").await;
     let unflagged = create_deployment(&env.wds, &ns, "unflagged").await;
     let unbound = create_deployment(&env.wds, &ns, "unbound").await;
@@ -327,11 +335,13 @@ async fn an_object_that_was_never_ours_is_never_touched() {
 /// status already held, with our label, stays.
 #[async_test]
 async fn a_trapping_policy_changes_no_status() {
-    let env = Env::new().await;
-    let wds_name = testenv::unique_name("wds");
-    let ns = env.namespace().await;
+    let Scene {
+        env,
+        wds_name,
+        ns,
+        binding,
+    } = Scene::new("singleton").await;
     let wec = env.wec().await;
-    let binding = testenv::unique_name("singleton");
     // The misbehaving policy traps on objects named `trap` and answers `none`
     // for any other: `fine`, which holds a status of ours, is cleared.
     let trap = create_deployment(&env.wds, &ns, "trap").await;
