@@ -337,11 +337,12 @@ fn differential(args: &[String]) -> Result {
     )
 }
 
-/// Runs the integration test binary `test` with each `--flag N` of `args` as its env var.
+/// Runs the tests of the module `test_name` of the integration test binary `it` with each
+/// `--flag N` of `args` as its env var.
 fn seeded_suite(test_name: &str, args: &[String], flags: &[(&str, &str)]) -> Result {
     let mut test = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     // `--workspace`, as `build_dev_binaries`: the same dependency builds.
-    test.args(["test", "--workspace", "--test", test_name]);
+    test.args(["test", "--workspace", "--test", "it"]);
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         let Some((_, var)) = flags.iter().find(|(f, _)| f == flag) else {
@@ -354,7 +355,8 @@ fn seeded_suite(test_name: &str, args: &[String], flags: &[(&str, &str)]) -> Res
         test.env(var, value);
     }
     build_dev_binaries()?;
-    run(test.args(["--", "--nocapture"]))
+    let module = format!("{test_name}::");
+    run(test.args(["--", module.as_str(), "--nocapture"]))
 }
 
 fn cargo(args: &[&str]) -> Result {

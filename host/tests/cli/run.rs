@@ -3,7 +3,7 @@
 //! `status-router probe`, stopped with SIGTERM.
 //!
 //! What a status write by the leader and nothing by the standby look like is
-//! tested in-process in `tests/integration/tests/leader_election.rs`; here:
+//! tested in-process in `tests/integration/tests/it/leader_election.rs`; here:
 //! exactly one process holds the Lease and says so in
 //! `leader_election_master_status`, both are ready and live, every metric of
 //! the contract is served, SIGTERM gives exit 0 and a released Lease that the
