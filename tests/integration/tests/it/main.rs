@@ -27,4 +27,5 @@ mod sandbox;
 mod sandbox_languages;
 mod scale_and_crds;
 mod start_up;
+mod watch_recovery;
 mod write_rules;

@@ -2,19 +2,19 @@
 //! back: its watches must resume (or relist) within the time the rules allow,
 //! counted from the moment the server answers `/readyz` again.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use integration_tests::*;
 use testenv::{ControlPlane, Server};
 
 /// What a change made once every API server is ready may take to show.
 const RECOVERY: Duration = Duration::from_secs(3);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[async_test]
 async fn a_binding_change_after_the_wds_restarts_is_seen_promptly() {
     init_logs();
+    // A deadline in seconds: the machine to this test alone.
+    let _alone = alone().await;
     let cp = tokio::task::spawn_blocking(ControlPlane::start)
         .await
         .expect("start task")
