@@ -13,7 +13,7 @@ use status_router::kubestellar::{ORIGIN_BINDING_LABEL, ORIGIN_WDS_LABEL, SINGLET
 use crate::cluster::{Node, WDS_NAME, poll};
 
 const GADGET_CRD: &str =
-    include_str!("../../integration/tests/fixtures/gadgets.statusrouter.example.com.yaml");
+    include_str!("../../integration/fixtures/gadgets.statusrouter.example.com.yaml");
 pub const NS: &str = "demo";
 pub const WEC: &str = "wec1";
 const OBJECT: &str = "g1";
