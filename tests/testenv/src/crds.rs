@@ -7,7 +7,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
 use kube::{Client, ResourceExt};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -44,7 +46,7 @@ pub fn parse_documents<T: DeserializeOwned>(yaml: &str, origin: &str) -> Result<
 }
 
 /// Installs the CRDs of a multi-document YAML string (server-side apply) and
-/// waits until each is Established. Returns the CRD names.
+/// waits until each is Established and its resources are served. Returns the CRD names.
 pub async fn install_crds(client: &Client, yaml: &str) -> Result<Vec<String>, Error> {
     install_parsed(client, parse_crds(yaml, "<inline YAML>")?).await
 }
@@ -71,18 +73,67 @@ async fn install_parsed(
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let apply = PatchParams::apply("testenv").force();
     let mut names = Vec::new();
+    let mut served = Vec::new();
     for mut crd in crds {
         let name = crd.name_any();
         crd.metadata.resource_version = None;
         crd.metadata.managed_fields = None;
         crd.status = None;
         api.patch(&name, &apply, &Patch::Apply(&crd)).await?;
+        served.extend(served_resources(&crd));
         names.push(name);
     }
+    let deadline = Instant::now() + ESTABLISH_TIMEOUT;
     for name in &names {
         wait_established(&api, name).await?;
     }
+    for (crd, resource) in served {
+        wait_served(client, &crd, &resource, deadline).await?;
+    }
     Ok(names)
+}
+
+/// Every served version of a CRD, as the resource a client lists.
+fn served_resources(crd: &CustomResourceDefinition) -> Vec<(String, ApiResource)> {
+    let spec = &crd.spec;
+    spec.versions
+        .iter()
+        .filter(|v| v.served)
+        .map(|v| {
+            let gvk = GroupVersionKind::gvk(&spec.group, &v.name, &spec.names.kind);
+            (
+                crd.name_any(),
+                ApiResource::from_gvk_with_plural(&gvk, &spec.names.plural),
+            )
+        })
+        .collect()
+}
+
+/// Lists the resource until the server answers: an Established CRD's storage can still be
+/// initialising, and the server then answers `429 storage is (re)initializing`. Clients here
+/// do not retry on their own (as the controller's do not), so the wait is explicit.
+async fn wait_served(
+    client: &Client,
+    crd: &str,
+    resource: &ApiResource,
+    deadline: Instant,
+) -> Result<(), Error> {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
+    loop {
+        match api.list(&ListParams::default().limit(1)).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(status)) if matches!(status.code, 404 | 429 | 503) => {
+                if Instant::now() >= deadline {
+                    return Err(Error::CrdNotEstablished {
+                        name: format!("{crd} (version {} not served)", resource.version),
+                        timeout: ESTABLISH_TIMEOUT,
+                    });
+                }
+            }
+            Err(other) => return Err(other.into()),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn wait_established(api: &Api<CustomResourceDefinition>, name: &str) -> Result<(), Error> {
